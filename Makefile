@@ -1,0 +1,70 @@
+# credvend: the project's verbs. Every target installs what it needs on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+CDK := node_modules/.bin/cdk
+ARCH ?= x86_64
+PYTEST_ARGS ?=
+
+.PHONY: help install test unit e2e lint synth demo demo-stop bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements/lock.txt pyproject.toml
+	@echo "==> project venv ($(PYTHON313))"
+	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
+	$(PIP) install -r requirements/lock.txt
+	$(PIP) install --no-deps -e .
+	@touch $@
+
+node_modules/.installed: package.json package-lock.json
+	@echo "==> CDK CLI (npm ci)"
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+.cache/wheels/$(ARCH)/.downloaded: lambda_src/requirements.txt $(VENV)/.installed
+	@echo "==> function wheels for $(ARCH)"
+	$(PY) -m infra.bundling download --arch $(ARCH)
+	@touch $@
+
+install: $(VENV)/.installed node_modules/.installed .cache/wheels/$(ARCH)/.downloaded ## install venv, CDK CLI, function wheels
+
+lint: $(VENV)/.installed ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+unit: $(VENV)/.installed ## unit, handler, client and infra tests (no LocalStack)
+	$(PY) -m pytest -m "not localstack and not e2e" $(PYTEST_ARGS)
+
+test: install ## everything: lint, unit, infra, LocalStack plugin and end-to-end tests
+	$(MAKE) lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+e2e: install ## only the tests that run on LocalStack
+	$(PY) -m pytest -m "localstack or e2e" $(PYTEST_ARGS)
+
+synth: $(VENV)/.installed node_modules/.installed .cache/wheels/$(ARCH)/.downloaded ## cdk synth (offline, no AWS call)
+	$(CDK) synth -c architecture=$(ARCH) --quiet
+	@echo "cloud assembly in cdk.out/"
+
+demo: install ## the guided tour on LocalStack, no AWS account
+	$(PY) -m demo
+
+demo-stop: $(VENV)/.installed ## stop the demo's LocalStack
+	$(PY) tests/localstack/launcher.py stop
+
+bench: install ## benchmarks: prints the figures
+	$(PY) bench/bench_function.py
+	$(PY) bench/bench_sidecar.py
+
+lock: $(VENV)/.installed ## re-freeze requirements/lock.txt from requirements/dev.in
+	$(PIP) install -r requirements/dev.in
+	$(PIP) freeze --exclude-editable | grep -v '^-e' > requirements/lock.txt
+
+clean: ## remove build outputs (keeps venvs and caches)
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

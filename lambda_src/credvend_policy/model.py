@@ -1,0 +1,178 @@
+"""Typed model of ``policy.yaml``. Unknown keys are errors (``extra="forbid"``)."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from credvend_policy.principals import PrincipalKey, is_role_arn, principal_key
+from credvend_policy.sts_names import source_identity_for
+
+STS_MIN_DURATION = 900
+STS_MAX_DURATION = 43200
+ROLE_CHAINING_LIMIT = 3600
+SESSION_NAME_PLACEHOLDERS = frozenset({"caller", "role", "request_id"})
+
+# Aliases appear in URL paths and default role names: keep them plain.
+Alias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+CallerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_+=,.@-]{0,127}$")]
+RoleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
+ManagedPolicyArn = Annotated[
+    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[A-Za-z0-9_+=,.@/-]{1,512}$")
+]
+ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]
+GrantDuration = Annotated[int, Field(ge=STS_MIN_DURATION, le=STS_MAX_DURATION, strict=True)]
+RoleMaxDuration = Annotated[int, Field(ge=ROLE_CHAINING_LIMIT, le=STS_MAX_DURATION, strict=True)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Defaults(_Strict):
+    duration_seconds: GrantDuration = 3600
+    session_name: str = "{caller}"
+
+    @field_validator("session_name")
+    @classmethod
+    def _known_placeholders(cls, session_name: str) -> str:
+        try:
+            fields = {field for _, field, _, _ in string.Formatter().parse(session_name) if field is not None}
+        except ValueError as exc:
+            raise ValueError(f"session_name is not a valid template: {exc}") from None
+        unknown = fields - SESSION_NAME_PLACEHOLDERS
+        if unknown:
+            raise ValueError(
+                f"session_name uses unknown placeholder(s) {sorted(unknown)}; "
+                f"allowed: {sorted(SESSION_NAME_PLACEHOLDERS)}"
+            )
+        return session_name
+
+
+def default_role_name(alias: str) -> str:
+    """``reports-reader`` -> ``ReportsReader``: the name a ``create: true`` role gets."""
+    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[-_.]", alias) if part)
+
+
+class RoleSpec(_Strict):
+    create: StrictBool = False
+    arn: str | None = None
+    role_name: RoleName | None = None  # extension: name of a created role (default: alias in PascalCase)
+    max_session_duration: RoleMaxDuration = ROLE_CHAINING_LIMIT
+    managed_policy_arns: tuple[ManagedPolicyArn, ...] = Field(default=(), max_length=20)
+    external_id: ExternalId | None = None
+
+    @field_validator("arn")
+    @classmethod
+    def _role_arn(cls, arn: str | None) -> str | None:
+        if arn is not None and not is_role_arn(arn):
+            raise ValueError(f"{arn!r} is not an IAM role ARN (arn:aws:iam::<12 digits>:role/<name>)")
+        return arn
+
+    @model_validator(mode="after")
+    def _created_or_referenced(self) -> RoleSpec:
+        if self.create == (self.arn is not None):
+            raise ValueError("a role needs exactly one of `create: true` or `arn`")
+        if not self.create and (self.managed_policy_arns or self.role_name):
+            raise ValueError("managed_policy_arns and role_name apply only to roles with `create: true`")
+        return self
+
+    def arn_in(self, *, alias: str, partition: str, account: str) -> str:
+        """The role's ARN; a created role lives in the deploying account under a fixed name."""
+        if self.arn is not None:
+            return self.arn
+        return f"arn:{partition}:iam::{account}:role/{self.role_name or default_role_name(alias)}"
+
+
+class Grant(_Strict):
+    role: Alias
+    max_duration_seconds: GrantDuration = ROLE_CHAINING_LIMIT
+
+
+def _principal_arn(arn: str) -> str:
+    if principal_key(arn) is None:
+        raise ValueError(
+            f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<12 digits>:role/<name> or :user/<name>)"
+        )
+    return arn
+
+
+PrincipalArn = Annotated[str, AfterValidator(_principal_arn)]
+
+
+class CallerSpec(_Strict):
+    iam_principals: tuple[PrincipalArn, ...] = Field(min_length=1)
+    grants: tuple[Grant, ...] = Field(min_length=1)
+
+    @field_validator("grants")
+    @classmethod
+    def _each_role_once(cls, grants: tuple[Grant, ...]) -> tuple[Grant, ...]:
+        aliases = [grant.role for grant in grants]
+        duplicates = sorted({alias for alias in aliases if aliases.count(alias) > 1})
+        if duplicates:
+            raise ValueError(f"role(s) {duplicates} granted more than once")
+        return grants
+
+    def grant_for(self, alias: str) -> Grant | None:
+        return next((grant for grant in self.grants if grant.role == alias), None)
+
+
+class Policy(_Strict):
+    version: Literal[1]
+    defaults: Defaults = Defaults()
+    roles: dict[Alias, RoleSpec] = Field(min_length=1)
+    callers: dict[CallerName, CallerSpec] = Field(default_factory=dict)
+
+    def callers_granted(self, alias: str) -> list[str]:
+        """Names of the callers granted ``alias``, in file order."""
+        return [name for name, spec in self.callers.items() if spec.grant_for(alias) is not None]
+
+    def callers_by_principal(self) -> dict[PrincipalKey, str]:
+        """Index from principal key to caller name (principals are unique across callers)."""
+        return {
+            key: name
+            for name, spec in self.callers.items()
+            for key in map(principal_key, spec.iam_principals)
+            if key is not None
+        }
+
+
+def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
+    """Rules that span the file, as (path, message) pairs; empty when the policy is sound."""
+    problems: list[tuple[str, str]] = []
+    owner_of: dict[PrincipalKey, str] = {}
+    owner_of_identity: dict[str, str] = {}
+    for caller, spec in policy.callers.items():
+        for index, grant in enumerate(spec.grants):
+            if grant.role not in policy.roles:
+                problems.append((f"callers.{caller}.grants.{index}.role", f"unknown role alias {grant.role!r}"))
+        for index, arn in enumerate(spec.iam_principals):
+            key = principal_key(arn)
+            if key is not None and owner_of.setdefault(key, caller) != caller:
+                problems.append(
+                    (f"callers.{caller}.iam_principals.{index}", f"{arn} already belongs to caller {owner_of[key]!r}")
+                )
+        identity = source_identity_for(caller)
+        if owner_of_identity.setdefault(identity, caller) != caller:
+            problems.append(
+                (f"callers.{caller}", f"same session identity {identity!r} as caller {owner_of_identity[identity]!r}")
+            )
+    role_names: dict[str, str] = {}
+    for alias, role in policy.roles.items():
+        if role.create:
+            name = (role.role_name or default_role_name(alias)).lower()  # IAM role names ignore case
+            if role_names.setdefault(name, alias) != alias:
+                problems.append((f"roles.{alias}.role_name", f"role name clashes with roles.{role_names[name]}"))
+    return problems
