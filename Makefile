@@ -9,6 +9,8 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 CDK := node_modules/.bin/cdk
 ARCH ?= x86_64
 PYTEST_ARGS ?=
+# Node 20 is what this machine has; jsii would print an end-of-life banner on every synth.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: help install test unit e2e lint synth demo demo-stop bench lock clean
 
@@ -29,7 +31,7 @@ node_modules/.installed: package.json package-lock.json
 
 .cache/wheels/$(ARCH)/.downloaded: lambda_src/requirements.txt $(VENV)/.installed
 	@echo "==> function wheels for $(ARCH)"
-	$(PY) -m infra.bundling download --arch $(ARCH)
+	$(PY) -m infra.bundling --download-only --arch $(ARCH)
 	@touch $@
 
 install: $(VENV)/.installed node_modules/.installed .cache/wheels/$(ARCH)/.downloaded ## install venv, CDK CLI, function wheels

@@ -1,0 +1,105 @@
+"""Build the CDK app from the deployment settings and the policy file.
+
+``app.py`` is a thin wrapper around :func:`build_app`; tests call it with their own
+``App`` (and a ready asset directory, so they need no pip downloads).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from aws_cdk import App, Environment, Validations
+from cdk_nag import AwsSolutionsChecks
+from credvend_policy import load_policy
+
+from infra.config import CONTEXT_KEYS, config_from_context
+from infra.stacks.credvend_stack import ACCOUNT_PLACEHOLDER, CredvendStack
+
+TRUST_POLICY_DIR = "credvend-trust-policies"
+
+Bundler = Callable[..., Path]
+
+
+def _bundler() -> Bundler:
+    """The real bundler (infra/bundling.py), or the stand-in while it does not exist."""
+    try:
+        from infra.bundling import build_function_bundle
+    except ModuleNotFoundError as exc:
+        if exc.name != "infra.bundling":
+            raise  # the bundler exists but is broken: say so, do not paper over it
+        from infra._bundling_stub import build_function_bundle
+
+        print(
+            "credvend: infra/bundling.py not found; bundling the function WITHOUT its dependencies",
+            file=sys.stderr,
+        )
+    return build_function_bundle  # type: ignore[no-any-return]
+
+
+def stack_environment(environ: Mapping[str, str]) -> Environment | None:
+    """The account and Region the CDK CLI resolved, if it did; otherwise environment-agnostic.
+
+    Read from the environment only: the app itself never calls AWS.
+    """
+    account = environ.get("CDK_DEFAULT_ACCOUNT") or None
+    region = environ.get("CDK_DEFAULT_REGION") or None
+    if account is None and region is None:
+        return None
+    return Environment(account=account, region=region)
+
+
+def build_app(app: App, *, code_dir: Path | None = None, environ: Mapping[str, str] | None = None) -> CredvendStack:
+    """Add the credvend stack and the cdk-nag checks to ``app``.
+
+    Raises ``PolicyError`` (bad policy file) or ``ConfigError`` (bad context value).
+    ``code_dir`` is a ready asset directory; by default the bundler builds one.
+    """
+    environ = os.environ if environ is None else environ
+    config = config_from_context({key: app.node.try_get_context(key) for key in CONTEXT_KEYS}, environ)
+    policy = load_policy(config.policy_file)
+    if code_dir is None:
+        code_dir = _bundler()(policy_file=config.policy_file, architecture=config.architecture)
+    stack = CredvendStack(
+        app,
+        config.stack_name,
+        policy=policy,
+        config=config,
+        function_code_dir=code_dir,
+        env=stack_environment(environ),
+        description="credvend: short-lived AWS credentials by policy file",
+    )
+    # AwsSolutions at app scope: every finding fails the synth unless acknowledged on
+    # the construct it concerns (see infra/nag.py).
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    write_trust_policies(stack, Path(app.outdir))
+    return stack
+
+
+def write_trust_policies(stack: CredvendStack, outdir: Path) -> dict[str, Path]:
+    """Write ``<outdir>/credvend-trust-policies/<alias>.json`` for every ``arn:`` role.
+
+    Stale files from an earlier synth are removed, so the folder always matches the policy.
+    """
+    folder = outdir / TRUST_POLICY_DIR
+    shutil.rmtree(folder, ignore_errors=True)
+    documents = stack.external_trust_policies()
+    if not documents:
+        return {}
+    folder.mkdir(parents=True)
+    written = {}
+    for alias, document in documents.items():
+        path = folder / f"{alias}.json"
+        path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        written[alias] = path
+    if ACCOUNT_PLACEHOLDER in stack.function_role_arn_literal:
+        print(
+            f"credvend: account unknown at synth; {folder} names {stack.function_role_arn_literal} "
+            "(set CDK_DEFAULT_ACCOUNT, or use the stack's TrustPolicy* outputs after deploy)",
+            file=sys.stderr,
+        )
+    return written

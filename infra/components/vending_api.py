@@ -1,0 +1,186 @@
+"""The REST API in front of the function: SigV4 (AWS_IAM) on every method."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+STAGE_NAME = "v1"
+
+# One JSON line per request. The caller's identity as API Gateway verified it is what an
+# operator searches by; no body, header or query string is logged (no credentials ever).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "httpMethod": "$context.httpMethod",
+        "resourcePath": "$context.resourcePath",
+        "path": "$context.path",
+        "status": "$context.status",
+        "responseLength": "$context.responseLength",
+        "sourceIp": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "userArn": "$context.identity.userArn",
+        "accountId": "$context.identity.accountId",
+        "caller": "$context.identity.caller",
+        "integrationStatus": "$context.integration.status",
+        "integrationLatency": "$context.integration.latency",
+        "errorType": "$context.error.responseType",
+        "errorMessage": "$context.error.message",
+    },
+    separators=(",", ":"),
+)
+
+
+def invoke_policy(caller_principal_arns: Sequence[str]) -> iam.PolicyDocument | None:
+    """The API's resource policy: the policy file's caller principals may invoke it.
+
+    A caller in another account needs this (and execute-api:Invoke in its own account);
+    a caller in this account then needs nothing more. The principals are the callers'
+    accounts, narrowed by aws:PrincipalArn, so a caller role that does not exist yet cannot
+    make the deployment fail. A role listed without its path also matches it with one.
+    """
+    if not caller_principal_arns:
+        return None
+    accounts: dict[str, None] = {}
+    patterns: dict[str, None] = {}
+    for arn in caller_principal_arns:
+        partition, account = arn.split(":")[1], arn.split(":")[4]
+        accounts[f"arn:{partition}:iam::{account}:root"] = None
+        patterns[arn] = None
+        prefix, _, name = arn.rpartition("/")
+        if ":role/" in arn and "/" not in arn.split(":role/", 1)[1]:
+            patterns[f"{prefix}/*/{name}"] = None
+    return iam.PolicyDocument(
+        statements=[
+            iam.PolicyStatement(
+                sid="CallersOfThePolicyFile",
+                principals=[iam.ArnPrincipal(account) for account in accounts],
+                actions=["execute-api:Invoke"],
+                resources=["execute-api:/*"],
+                conditions={"ArnLike": {"aws:PrincipalArn": list(patterns)}},
+            )
+        ]
+    )
+
+
+class VendingApi(Construct):
+    """``POST /credentials`` and ``GET /credentials/{role}``, both proxied to ``handler``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        handler: lambda_.IFunction,
+        api_name: str,
+        throttle_rate_limit: float,
+        throttle_burst_limit: int,
+        log_retention: logs.RetentionDays,
+        create_cloudwatch_role: bool,
+        caller_principal_arns: Sequence[str] = (),
+        tracing: bool = False,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.access_log_group = logs.LogGroup(
+            self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=api_name,
+            description="credvend: short-lived AWS credentials for callers named in the policy file",
+            # Service-to-service traffic from the same Region: no CloudFront in front.
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            policy=invoke_policy(caller_principal_arns),
+            # Logging needs the account-wide API Gateway CloudWatch role. When this stack
+            # creates it, destroy deletes it too (CDK's default would leave it behind).
+            cloud_watch_role=create_cloudwatch_role,
+            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY if create_cloudwatch_role else None,
+            default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE_NAME,
+                throttling_rate_limit=throttle_rate_limit,
+                throttling_burst_limit=throttle_burst_limit,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT),
+                # ERROR: execution logs for failures only. Never data tracing: it would
+                # write full responses, i.e. credentials, to CloudWatch.
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=tracing,
+            ),
+        )
+
+        # RestApi adds its own "Endpoint" output; the stack's ApiUrl is the one documented.
+        self.api.node.try_remove_child("Endpoint")
+
+        # Parameters only: a body validator would answer malformed bodies with API
+        # Gateway's own message, while the contract promises the function's error codes.
+        validator = self.api.add_request_validator(
+            "ParameterValidator", validate_request_parameters=True, validate_request_body=False
+        )
+        # No test-invoke permission: only the deployed stage may invoke the function.
+        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+
+        credentials = self.api.root.add_resource("credentials")
+        credentials.add_method(
+            "POST",
+            integration,
+            authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=validator,
+        )
+        credentials.add_resource("{role}").add_method(
+            "GET",
+            integration,
+            authorization_type=apigw.AuthorizationType.IAM,
+            request_validator=validator,
+            request_parameters={
+                "method.request.path.role": True,
+                "method.request.querystring.duration_seconds": False,
+                "method.request.querystring.format": False,
+            },
+        )
+
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG2",
+            reason="Parameters are validated here, bodies by the function, so malformed bodies get the contract's "
+            "JSON error codes instead of API Gateway's generic message.",
+        )
+        acknowledge(
+            self.api,
+            "AwsSolutions-APIG3",
+            reason="Every method requires a SigV4 signature, so unsigned traffic is refused before the function "
+            "runs; attach a WAF web ACL if your estate requires one.",
+        )
+        for method in self.api.methods:
+            acknowledge(
+                method,
+                "AwsSolutions-COG4",
+                reason="Callers are AWS workloads that authenticate with SigV4 (AWS_IAM authorization), "
+                "not Cognito users.",
+            )
+        if create_cloudwatch_role:
+            acknowledge(
+                self.api.node.find_child("CloudWatchRole"),
+                "AwsSolutions-IAM4",
+                finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
+                reason="API Gateway's account-wide logging role needs exactly this AWS-maintained policy.",
+            )
+
+    @property
+    def url(self) -> str:
+        return self.api.url

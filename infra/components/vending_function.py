@@ -1,0 +1,122 @@
+"""The vending Lambda function, its execution role and its log group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra.config import Architecture
+from infra.nag import acknowledge
+
+HANDLER = "credvend.handler.handler"
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+# The bundle has the policy at its root. Relative on purpose: Lambda starts the runtime
+# in the task root (/var/task), and so does the LocalStack host-process executor, whose
+# code directory is elsewhere.
+BUNDLED_POLICY_PATH = "policy.yaml"
+# Cold starts import pydantic, PyYAML, boto3 and Powertools and validate the policy; Lambda
+# gives CPU in proportion to memory, so 512 MB roughly halves that time against 256 MB for
+# a fraction of a cent per thousand requests. Measured need is well under 128 MB of RAM.
+MEMORY_MB = 512
+# One STS AssumeRole takes well under a second; 10 s leaves room for botocore's retries
+# and a cold start, and still ends before API Gateway's 29 s integration timeout, so a
+# stuck call is cut by Lambda (a logged timeout) rather than by the gateway.
+TIMEOUT = Duration.seconds(10)
+
+_ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+
+
+class VendingFunction(Construct):
+    """The function that authorizes callers and assumes roles; STS grants are the stack's to add."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code_dir: Path,
+        role_name: str,
+        architecture: Architecture,
+        log_retention: logs.RetentionDays,
+        reserved_concurrency: int | None = None,
+        tracing: bool = False,
+        service_name: str = "credvend",
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        self.log_group = logs.LogGroup(
+            self,
+            "LogGroup",
+            retention=log_retention,
+            # The durable audit record of every AssumeRole is CloudTrail's; this group is the
+            # service's own log and goes with the stack.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
+        # Written out instead of AWSLambdaBasicExecutionRole: that managed policy may
+        # create log groups and write to any of them.
+        self.role = iam.Role(
+            self,
+            "ExecutionRole",
+            role_name=role_name,
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description="credvend vending function: assumes exactly the roles in the policy file",
+            inline_policies={
+                "WriteOwnLogs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="WriteOwnLogGroup",
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                            # A log group's Arn attribute ends in ":*": the streams inside it.
+                            resources=[self.log_group.log_group_arn],
+                        )
+                    ]
+                )
+            },
+        )
+
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description="credvend: vends short-lived role credentials to callers named in the policy file",
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=lambda_.Code.from_asset(str(code_dir)),
+            architecture=_ARCHITECTURES[architecture],
+            memory_size=MEMORY_MB,
+            timeout=TIMEOUT,
+            role=self.role,
+            log_group=self.log_group,
+            reserved_concurrent_executions=reserved_concurrency,
+            tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
+            environment={
+                "CREDVEND_POLICY_FILE": BUNDLED_POLICY_PATH,
+                "POWERTOOLS_SERVICE_NAME": service_name,
+                "POWERTOOLS_METRICS_NAMESPACE": service_name,
+                "POWERTOOLS_LOG_LEVEL": "INFO",
+                # Never log events or responses: they carry signatures and credentials.
+                "POWERTOOLS_LOGGER_LOG_EVENT": "false",
+                "POWERTOOLS_TRACER_CAPTURE_RESPONSE": "false",
+                # Without X-Ray the function skips loading the tracer at all.
+                "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
+            },
+        )
+        if tracing:
+            # Lambda's X-Ray statement (added by CDK to the role's default policy).
+            acknowledge(
+                self.role.node.find_child("DefaultPolicy"),
+                "AwsSolutions-IAM5",
+                finding="Resource::*",
+                reason="xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.",
+            )
+        acknowledge(
+            self.function,
+            "AwsSolutions-L1",
+            reason="Python 3.13 is the runtime the function is built and tested for (CONTRACT §6), "
+            "so moving to a newer one is a deliberate, tested change.",
+        )

@@ -1,0 +1,173 @@
+"""STS through boto3: the one place that knows botocore's exceptions.
+
+The client comes from boto3's default session, so the standard variables apply
+(``AWS_REGION``, ``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_STS``, credentials) and botocore
+picks the regional STS endpoint; nothing here names an endpoint. It is created on first
+use and reused for the life of the container.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+)
+from pydantic import SecretStr
+
+from credvend.domain.errors import DurationRejected, Throttled, UpstreamError, UpstreamUnavailable
+from credvend.domain.formats import AssumedRole, Credentials
+
+STSClient = Any  # boto3's clients are generated at run time; no stubs are installed
+
+# API Gateway gives the integration 29 s. Worst case here: 3 attempts x (2 s connect +
+# 5 s read) + standard-mode backoff stays well inside it, and a healthy AssumeRole takes
+# tens of milliseconds.
+CONNECT_TIMEOUT_SECONDS = 2
+READ_TIMEOUT_SECONDS = 5
+MAX_ATTEMPTS = 3
+RETRY_AFTER_SECONDS = 1
+
+_THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"})
+_UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "ServiceUnavailableException", "RequestTimeout"})
+
+
+_SECRET_VALUES = re.compile(
+    r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?|<(?:SecretAccessKey|SessionToken)>|"
+    r"['\"](?:SecretAccessKey|SessionToken|Token)['\"]\s*:\s*['\"])[^'\"<\s,}]+"
+)
+
+
+class _RedactSecrets(logging.Filter):
+    """botocore's DEBUG logs carry secrets: every response body (an AssumeRole body holds the
+    vended secret key and session token) and, in the canonical request and the request
+    headers, the function's own session token. Drop the bodies, redact the rest, so no log
+    level ever shows a secret, whoever turns DEBUG on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, str) or record.levelno > logging.DEBUG:
+            return True
+        if record.msg.startswith("Response body"):
+            return False
+        message = record.getMessage()
+        redacted = _SECRET_VALUES.sub(r"\1**********", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACT = _RedactSecrets()
+# Filters on a logger apply only to records it creates itself, so each botocore module
+# logger gets one; these are the ones that log requests, responses and signing.
+_BOTOCORE_LOGGERS = ("botocore.parsers", "botocore.auth", "botocore.endpoint", "botocore.httpsession", "botocore.hooks")
+
+
+def silence_secret_logging() -> None:
+    names = set(_BOTOCORE_LOGGERS) | {
+        name for name in logging.root.manager.loggerDict if name.startswith(("botocore", "urllib3", "boto3"))
+    }
+    for name in names:
+        logger = logging.getLogger(name)
+        if _REDACT not in logger.filters:
+            logger.addFilter(_REDACT)
+
+
+def _default_client() -> STSClient:
+    import boto3  # type: ignore[import-untyped]
+    from botocore.config import Config  # type: ignore[import-untyped]
+
+    config = Config(
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        read_timeout=READ_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
+        user_agent_extra="credvend",
+    )
+    # botocore reads AWS_DEFAULT_REGION; Lambda sets both, but a runtime that sets only
+    # AWS_REGION (the contract's variable) must work too. None lets botocore decide.
+    region = os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or None
+    client = boto3.client("sts", config=config, region_name=region)
+    silence_secret_logging()  # again, now that boto3 has created all its module loggers
+    return client
+
+
+class BotoSts:
+    """The ``StsPort`` on boto3. ``client`` may be given (tests pass a stubbed one)."""
+
+    def __init__(self, client: STSClient | None = None) -> None:
+        silence_secret_logging()
+        self._client_instance = client
+
+    @property
+    def client(self) -> STSClient:
+        if self._client_instance is None:
+            self._client_instance = _default_client()
+        return self._client_instance
+
+    def assume_role(
+        self,
+        *,
+        role_arn: str,
+        session_name: str,
+        source_identity: str,
+        duration_seconds: int,
+        tags: Sequence[tuple[str, str]],
+        external_id: str | None,
+    ) -> AssumedRole:
+        params: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "SourceIdentity": source_identity,
+            "DurationSeconds": duration_seconds,
+            "Tags": [{"Key": key, "Value": value} for key, value in tags],
+        }
+        if external_id is not None:
+            params["ExternalId"] = external_id
+        response = self._call("assume_role", params)
+        creds = response["Credentials"]
+        user = response["AssumedRoleUser"]
+        return AssumedRole(
+            credentials=Credentials(
+                access_key_id=creds["AccessKeyId"],
+                secret_access_key=SecretStr(creds["SecretAccessKey"]),
+                session_token=SecretStr(creds["SessionToken"]),
+                expiration=creds["Expiration"],
+            ),
+            assumed_role_arn=user["Arn"],
+            assumed_role_id=user["AssumedRoleId"],
+        )
+
+    def caller_identity_arn(self) -> str:
+        return str(self._call("get_caller_identity", {})["Arn"])
+
+    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response: dict[str, Any] = getattr(self.client, operation)(**params)
+        except ClientError as exc:
+            raise translate_client_error(exc.response) from None
+        except (ConnectionError, HTTPClientError):
+            raise UpstreamUnavailable() from None
+        except BotoCoreError as exc:
+            raise UpstreamError(upstream_code=type(exc).__name__) from None
+        return response
+
+
+def translate_client_error(response: Any) -> UpstreamError | Throttled | UpstreamUnavailable:
+    """STS's error -> the domain's. Keeps STS's code for logs, never its message."""
+    error = response.get("Error", {}) if isinstance(response, dict) else {}
+    code = str(error.get("Code", ""))
+    message = str(error.get("Message", ""))
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) if isinstance(response, dict) else 0
+    if code in _THROTTLING_CODES:
+        return Throttled(retry_after_seconds=RETRY_AFTER_SECONDS)
+    if code == "ValidationError" and "durationseconds" in message.lower():
+        return DurationRejected(upstream_code=code)
+    if code in _UNAVAILABLE_CODES or status == 503:
+        return UpstreamUnavailable()
+    return UpstreamError(upstream_code=code or "Unknown")

@@ -1,0 +1,91 @@
+"""The two request shapes (body and path+query) as one typed, untrusted-input model."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+
+from credvend.domain.clamp import STS_MAX_DURATION
+from credvend.domain.errors import InvalidDuration, InvalidRequest, PayloadTooLarge
+from credvend.domain.formats import Format
+
+MAX_BODY_BYTES = 8 * 1024
+_QUERY_FIELDS = frozenset({"duration_seconds", "format"})
+
+
+class VendRequest(BaseModel):
+    """What a caller asks for. Who the caller is never comes from here."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    role: Annotated[StrictStr, Field(min_length=1, max_length=256)]
+    duration_seconds: Annotated[StrictInt, Field(ge=1, le=STS_MAX_DURATION)] | None = None
+    format: Format = Format.JSON
+
+    @field_validator("duration_seconds", mode="before")
+    @classmethod
+    def _explicit_null_is_not_a_duration(cls, value: object) -> object:
+        # Omitted means "the policy's default"; an explicit null is not an integer.
+        if value is None:
+            raise ValueError("duration_seconds must be an integer")
+        return value
+
+
+def _validated(unverified: Mapping[str, Any]) -> VendRequest:
+    try:
+        return VendRequest.model_validate(unverified)
+    except ValidationError as exc:
+        fields = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
+        if fields == {"duration_seconds"}:
+            raise InvalidDuration() from None
+        bad = ", ".join(sorted(field or "<body>" for field in fields))
+        raise InvalidRequest(f"The request is not valid: check {bad}.") from None
+
+
+def parse_body(unverified_body: str | None, *, is_base64: bool = False) -> VendRequest:
+    """``POST /credentials``: the size limit first, then JSON, then the model."""
+    raw = unverified_body or ""
+    if len(raw) > MAX_BODY_BYTES * 2:  # cheap guard before decoding anything large
+        raise PayloadTooLarge()
+    try:
+        data = base64.b64decode(raw, validate=True) if is_base64 else raw.encode("utf-8")
+    except (binascii.Error, UnicodeEncodeError):
+        raise InvalidRequest("The request body is not valid base64/UTF-8.") from None
+    if len(data) > MAX_BODY_BYTES:
+        raise PayloadTooLarge()
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("The request body is not valid JSON.") from None
+    if not isinstance(document, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return _validated(document)
+
+
+def parse_path_and_query(
+    role: str,
+    unverified_query: Mapping[str, str] | None,
+    unverified_multi_query: Mapping[str, list[str]] | None = None,
+) -> VendRequest:
+    """``GET /credentials/{role}?duration_seconds=&format=``: query strings become typed fields."""
+    query = dict(unverified_query or {})
+    for name, values in (unverified_multi_query or {}).items():
+        if len(values) > 1:
+            raise InvalidRequest(f"The request is not valid: {name} given more than once.")
+    unknown = sorted(set(query) - _QUERY_FIELDS)
+    if unknown:
+        raise InvalidRequest(f"The request is not valid: unknown query parameter(s) {', '.join(unknown)}.")
+    fields: dict[str, Any] = {"role": role}
+    if "format" in query:
+        fields["format"] = query["format"]
+    if "duration_seconds" in query:
+        text = query["duration_seconds"]
+        if not (text.isascii() and text.isdigit() and len(text) <= 5):
+            raise InvalidDuration()
+        fields["duration_seconds"] = int(text)
+    return _validated(fields)

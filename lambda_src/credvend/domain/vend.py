@@ -1,0 +1,205 @@
+"""The vend orchestration: authorize, clamp, name, assume, remember.
+
+``VendService`` holds the state of one container (cold start to shutdown): the policy,
+the caller index, what the function learned about its own identity (account, partition,
+role chaining) and the lower caps STS taught it. STS is an injected port, so tests pass
+fakes or stubs. Nothing here calls STS for a request that is denied or invalid.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from credvend.domain.authorize import Authorization, authorize
+from credvend.domain.clamp import ROLE_CHAINING_LIMIT, STS_REJECTED_RETRY, Clamp, clamp_duration
+from credvend.domain.errors import DurationRejected, UpstreamError
+from credvend.domain.formats import AssumedRole, GrantRecord, Vended
+from credvend.domain.naming import name_session
+from credvend.domain.requests import VendRequest
+from credvend_policy import Policy
+
+# Long-term keys (an IAM user, or the account root) are the only source of credentials
+# whose AssumeRole is not role chaining; anything else (assumed-role, federated...) is capped.
+_LONG_TERM_IDENTITY = re.compile(r"^arn:[\w-]+:iam::\d{12}:(?:root|user/.+)$", re.ASCII)
+_ARN_HOME = re.compile(r"^arn:(?P<partition>[\w-]+):[\w-]+:[\w-]*:(?P<account>\d{12}):", re.ASCII)
+
+
+class StsPort(Protocol):
+    """What the service needs from STS. Implementations raise ``credvend.domain.errors``."""
+
+    def assume_role(
+        self,
+        *,
+        role_arn: str,
+        session_name: str,
+        source_identity: str,
+        duration_seconds: int,
+        tags: Sequence[tuple[str, str]],
+        external_id: str | None,
+    ) -> AssumedRole: ...
+
+    def caller_identity_arn(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Home:
+    """Where the function runs: created roles live in this partition and account."""
+
+    partition: str
+    account: str
+
+    @classmethod
+    def from_arn(cls, arn: str | None) -> Home | None:
+        match = _ARN_HOME.match(arn or "")
+        return cls(match["partition"], match["account"]) if match else None
+
+
+@dataclass(slots=True)
+class Decision:
+    """One audit record per request, filled in as the decision is made. Never holds secrets."""
+
+    request_id: str
+    principal_arn: str | None = None
+    role: str | None = None
+    caller: str | None = None
+    role_arn: str | None = None
+    session_name: str | None = None
+    source_identity: str | None = None
+    requested_duration: int | None = None
+    granted_duration: int | None = None
+    limited_by: list[str] = field(default_factory=list)
+    role_chaining: bool | None = None
+    sts_attempts: int = 0
+    sts_latency_ms: float | None = None
+    outcome: str = "pending"
+    error_code: str | None = None
+    reason: str | None = None
+
+    def log_fields(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class VendService:
+    def __init__(self, policy: Policy, sts: StsPort, *, clock: Callable[[], float] = time.perf_counter) -> None:
+        self.policy = policy
+        self._sts = sts
+        self._clock = clock
+        self._callers = policy.callers_by_principal()
+        self._home: Home | None = None
+        self._role_chaining: bool | None = None
+        self._rejected_caps: dict[str, int] = {}  # alias -> cap STS enforced below the declared one
+
+    # -- what the container learns about itself --------------------------------------
+    def learn_home(self, function_arn: str | None) -> None:
+        """Take account and partition from the invoked function's ARN (free, no STS call)."""
+        if self._home is None:
+            self._home = Home.from_arn(function_arn)
+
+    def _probe_own_identity(self) -> None:
+        """One GetCallerIdentity per container: who are we, and is AssumeRole role chaining?"""
+        arn = self._sts.caller_identity_arn()
+        self._role_chaining = _LONG_TERM_IDENTITY.match(arn) is None
+        if self._home is None:
+            self._home = Home.from_arn(arn)
+
+    def _home_for(self) -> Home:
+        if self._home is None:
+            self._probe_own_identity()
+        if self._home is None:  # pragma: no cover - STS always answers with an ARN
+            raise UpstreamError(upstream_code="UnparsableCallerIdentity")
+        return self._home
+
+    def _role_chaining_for(self, *, requested: int, auth: Authorization, remembered: int | None) -> bool:
+        # The chaining cap (3600) changes the answer only when the request is above 3600
+        # and nothing else already holds it below 3600; otherwise skip the STS round trip.
+        bound = min(requested, auth.grant.max_duration_seconds, auth.role.max_session_duration)
+        if remembered is not None:
+            bound = min(bound, remembered)
+        if self._role_chaining is None and requested > ROLE_CHAINING_LIMIT and bound >= ROLE_CHAINING_LIMIT:
+            self._probe_own_identity()
+        return bool(self._role_chaining)
+
+    def role_arn(self, alias: str) -> str:
+        role = self.policy.roles[alias]
+        if role.arn is not None:
+            return role.arn
+        home = self._home_for()
+        return role.arn_in(alias=alias, partition=home.partition, account=home.account)
+
+    # -- the request --------------------------------------------------------------------
+    def vend(self, request: VendRequest, *, principal_arn: str, decision: Decision) -> Vended:
+        decision.principal_arn = principal_arn
+        decision.role = request.role
+        auth = authorize(self.policy, self._callers, principal_arn=principal_arn, alias=request.role)
+        decision.caller = auth.caller
+        requested = request.duration_seconds or self.policy.defaults.duration_seconds
+        decision.requested_duration = requested
+        role_arn = decision.role_arn = self.role_arn(auth.alias)
+        naming = name_session(
+            self.policy.defaults.session_name, caller=auth.caller, role=auth.alias, request_id=decision.request_id
+        )
+        decision.session_name = naming.session_name
+        decision.source_identity = naming.source_identity
+
+        remembered = self._rejected_caps.get(auth.alias)
+        chaining = self._role_chaining_for(requested=requested, auth=auth, remembered=remembered)
+        decision.role_chaining = self._role_chaining
+        clamp = self._clamp(auth, requested, chaining=chaining, remembered=remembered, decision=decision)
+
+        def assume(duration: int) -> AssumedRole:
+            decision.sts_attempts += 1
+            started = self._clock()
+            try:
+                return self._sts.assume_role(
+                    role_arn=role_arn,
+                    session_name=naming.session_name,
+                    source_identity=naming.source_identity,
+                    duration_seconds=duration,
+                    tags=naming.tags,
+                    external_id=auth.role.external_id,
+                )
+            finally:
+                decision.sts_latency_ms = round((self._clock() - started) * 1000, 3)
+
+        try:
+            assumed = assume(clamp.granted)
+        except DurationRejected as rejected:
+            if clamp.granted <= STS_REJECTED_RETRY:
+                raise UpstreamError(upstream_code=rejected.upstream_code) from None
+            clamp = self._clamp(auth, requested, chaining=chaining, remembered=STS_REJECTED_RETRY, decision=decision)
+            try:
+                assumed = assume(clamp.granted)
+            except DurationRejected as again:
+                raise UpstreamError(upstream_code=again.upstream_code) from None
+            self._rejected_caps[auth.alias] = STS_REJECTED_RETRY
+
+        grant = GrantRecord(
+            caller=auth.caller,
+            role=auth.alias,
+            role_arn=role_arn,
+            session_name=naming.session_name,
+            source_identity=naming.source_identity,
+            requested=requested,
+            granted=clamp.granted,
+            limited_by=clamp.limited_by,
+        )
+        return Vended(grant=grant, assumed=assumed)
+
+    @staticmethod
+    def _clamp(
+        auth: Authorization, requested: int, *, chaining: bool, remembered: int | None, decision: Decision
+    ) -> Clamp:
+        clamp = clamp_duration(
+            requested=requested,
+            caller_grant=auth.grant.max_duration_seconds,
+            role_max_session_duration=auth.role.max_session_duration,
+            role_chaining=chaining,
+            sts_rejected=remembered,
+        )
+        decision.granted_duration = clamp.granted
+        decision.limited_by = [str(reason) for reason in clamp.limited_by]
+        return clamp

@@ -1,0 +1,230 @@
+"""Lambda entry point: ``credvend.handler.handler``.
+
+Thin by design: HTTP in (Powertools' REST resolver), the domain decides, HTTP out. All
+module state lives in one lazily built ``Runtime`` (policy, STS client, what the container
+learned about itself), so nothing happens at import time that a request does not need and
+tests reset the whole cold-start state with ``reset_runtime()``.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from credvend.domain.authorize import verified_principal_arn
+from credvend.domain.errors import AccessDenied, CredvendError, InternalError, Throttled, Unauthenticated
+from credvend.domain.formats import render
+from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
+from credvend.domain.vend import Decision, StsPort, VendService
+from credvend.settings import Settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+JSON = "application/json"
+_LOG_MESSAGE = "credential vend decision"
+_DENIALS = frozenset({AccessDenied.code, Unauthenticated.code})
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def error_response(error: CredvendError, request_id: str) -> Response[str]:
+    headers: dict[str, str] = {}
+    if isinstance(error, Throttled):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    body = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
+    return Response(status_code=error.status, content_type=JSON, body=_json(body), headers=headers)
+
+
+class Runtime:
+    """Everything one container builds once: observability, the router and the service."""
+
+    def __init__(self, settings: Settings, *, sts: StsPort | None = None) -> None:
+        self.settings = settings
+        self.logger = Logger(service=settings.service_name, log_uncaught_exceptions=False)
+        self.metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
+        self._sts = sts
+        self._service: VendService | None = None
+        # debug=False whatever POWERTOOLS_DEV says: debug mode prints the raw event, whose
+        # headers carry the caller's X-Amz-Security-Token.
+        self.app = APIGatewayRestResolver(debug=False)
+        self.app.post("/credentials")(self._post)
+        self.app.get("/credentials/<role>")(self._get)
+        self.app.not_found(self._not_found)
+        self.app.exception_handler(CredvendError)(self._on_error)
+        self.app.exception_handler(Exception)(self._on_unexpected)
+        self.handle = self._observed(self._handle)
+
+    # -- composition ---------------------------------------------------------------------
+    @property
+    def service(self) -> VendService:
+        """Policy and STS adapter, built on the first request that needs them."""
+        if self._service is None:
+            from credvend.adapters.sts import BotoSts
+            from credvend_policy import load_policy
+
+            policy = load_policy(self.settings.policy_file)
+            self._service = VendService(policy, self._sts or BotoSts())
+        return self._service
+
+    def _observed(self, handle: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        wrapped: Callable[..., dict[str, Any]] = self.metrics.log_metrics(capture_cold_start_metric=True)(handle)
+        wrapped = self.logger.inject_lambda_context(log_event=False, clear_state=True)(wrapped)
+        if self.settings.in_lambda and not self.settings.trace_disabled and _xray_sdk_available():
+            # Only when the X-Ray SDK is present: Powertools' Tracer imports it on
+            # construction (~0.3 s), which the default bundle does not pay. Never record
+            # the response: it carries credentials.
+            from aws_lambda_powertools import Tracer
+
+            tracer = Tracer(service=self.settings.service_name)
+            wrapped = tracer.capture_lambda_handler(capture_response=False, capture_error=False)(wrapped)
+        return wrapped
+
+    # -- request lifecycle ----------------------------------------------------------------
+    def _handle(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+        request_id = _request_id(event, context)
+        self.logger.set_correlation_id(request_id)
+        self._decision = Decision(request_id=request_id)
+        self._context = context
+        try:
+            result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
+        except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
+            self._log_unexpected(exc)
+            error = InternalError()
+            body = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
+            result = {"statusCode": error.status, "headers": {"Content-Type": JSON}, "body": _json(body)}
+            self._decision.outcome, self._decision.error_code = "failed", InternalError.code
+        self._audit(self._decision)
+        return result
+
+    def _post(self) -> Response[str]:
+        event = self.app.current_event
+        self._decision.principal_arn = _user_arn(event.raw_event)
+        request = parse_body(event.body, is_base64=bool(event.is_base64_encoded))
+        return self._vend(request)
+
+    def _get(self, role: str) -> Response[str]:
+        event = self.app.current_event
+        self._decision.principal_arn = _user_arn(event.raw_event)
+        self._decision.role = role
+        request = parse_path_and_query(role, event.query_string_parameters, event.multi_value_query_string_parameters)
+        return self._vend(request)
+
+    def _vend(self, request: VendRequest) -> Response[str]:
+        decision = self._decision
+        decision.role = request.role
+        principal_arn = verified_principal_arn(decision.principal_arn)
+        service = self.service
+        service.learn_home(getattr(self._context, "invoked_function_arn", None))
+        vended = service.vend(request, principal_arn=principal_arn, decision=decision)
+        decision.outcome = "vended"
+        body = render(vended, request.format, request_id=decision.request_id)
+        return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": "no-store"})
+
+    def _not_found(self, _: Exception) -> Response[str]:
+        self._decision.outcome, self._decision.error_code = "invalid", "NotFound"
+        body = {"Error": {"Code": "NotFound", "Message": "No such route."}, "RequestId": self._decision.request_id}
+        return Response(status_code=404, content_type=JSON, body=_json(body))
+
+    def _on_error(self, error: CredvendError) -> Response[str]:
+        decision = self._decision
+        decision.error_code = error.code
+        decision.reason = getattr(error, "reason", None) or getattr(error, "upstream_code", None)
+        if error.code in _DENIALS:
+            decision.outcome = "denied"
+        elif error.status < 500 and error.status != 429:
+            decision.outcome = "invalid"
+        else:
+            decision.outcome = "failed"
+        return error_response(error, decision.request_id)
+
+    def _on_unexpected(self, exc: Exception) -> Response[str]:
+        self._log_unexpected(exc)
+        return self._on_error(InternalError())
+
+    def _log_unexpected(self, exc: BaseException) -> None:
+        # The type and the frames, not str(exc): an exception's message may quote values.
+        self.logger.error(
+            "unexpected error",
+            extra={"error_type": type(exc).__name__, "frames": traceback.format_tb(exc.__traceback__)},
+        )
+
+    def _audit(self, decision: Decision) -> None:
+        fields = decision.log_fields()
+        if decision.outcome == "failed":
+            self.logger.error(_LOG_MESSAGE, extra=fields)
+        else:
+            self.logger.info(_LOG_MESSAGE, extra=fields)
+        metrics = self.metrics
+        if decision.outcome == "vended":
+            metrics.add_metric(name="Vends", unit=MetricUnit.Count, value=1)
+        elif decision.outcome == "denied":
+            metrics.add_metric(name="Denials", unit=MetricUnit.Count, value=1)
+        elif decision.outcome == "invalid":
+            metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
+        else:
+            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+        if decision.sts_latency_ms is not None:
+            metrics.add_metric(name="StsLatency", unit=MetricUnit.Milliseconds, value=decision.sts_latency_ms)
+        if decision.outcome == "vended":
+            for reason in decision.limited_by:
+                with single_metric(
+                    name="Clamps", unit=MetricUnit.Count, value=1, namespace=self.settings.metrics_namespace
+                ) as metric:
+                    metric.add_dimension(name="service", value=self.settings.service_name)
+                    metric.add_dimension(name="Reason", value=reason)
+
+
+def _request_id(event: Any, context: Any) -> str:
+    try:
+        request_id = event["requestContext"]["requestId"]
+        if isinstance(request_id, str) and request_id:
+            return request_id
+    except (KeyError, TypeError):
+        pass
+    return str(getattr(context, "aws_request_id", None) or uuid.uuid4())
+
+
+def _user_arn(event: dict[str, Any]) -> str | None:
+    context = event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, dict) else None
+    arn = identity.get("userArn") if isinstance(identity, dict) else None
+    return arn if isinstance(arn, str) else None
+
+
+def _xray_sdk_available() -> bool:
+    from importlib.util import find_spec
+
+    return find_spec("aws_xray_sdk") is not None
+
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(Settings.from_env())
+    return _runtime
+
+
+def reset_runtime(*, settings: Settings | None = None, sts: StsPort | None = None) -> Runtime | None:
+    """Forget all cold-start state (tests). With ``settings``/``sts``, build the next one now."""
+    global _runtime
+    _runtime = None
+    if settings is not None or sts is not None:
+        _runtime = Runtime(settings or Settings.from_env(), sts=sts)
+    return _runtime
+
+
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return runtime().handle(event, context)

@@ -1,0 +1,39 @@
+"""Settings, parsed once and lazily from the environment (never at import time).
+
+The function needs only the standard AWS variables; everything here has a default.
+Powertools reads its own variables (``POWERTOOLS_SERVICE_NAME``, ``POWERTOOLS_LOG_LEVEL``,
+``POWERTOOLS_METRICS_NAMESPACE``, ``POWERTOOLS_TRACE_DISABLED``...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+# In the asset the bundler puts policy.yaml at the code root, next to the packages.
+BUNDLED_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy.yaml"
+DEFAULT_SERVICE_NAME = "credvend"
+DEFAULT_METRICS_NAMESPACE = "credvend"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    policy_file: Path
+    service_name: str
+    metrics_namespace: str
+    in_lambda: bool
+    trace_disabled: bool
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            policy_file=Path(env.get("CREDVEND_POLICY_FILE") or BUNDLED_POLICY_FILE),
+            service_name=env.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
+            in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and not env.get("AWS_SAM_LOCAL"),
+            trace_disabled=env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUE,
+        )

@@ -1,0 +1,49 @@
+"""End-to-end fixtures: one LocalStack, one deployment of the real stack, real callers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from botocore.credentials import Credentials
+
+from tests.e2e import deploy as cdk_deploy
+from tests.e2e.identities import create_role_session, create_user
+from tests.localstack.fixtures import localstack  # noqa: F401 - the session fixture, re-exported
+
+POLICY_FILE = Path(__file__).with_name("policy.e2e.yaml")
+
+
+@dataclass(frozen=True)
+class Callers:
+    user: Credentials  # IAM user credvend-e2e-user: caller e2e-user
+    task: Credentials  # session of role credvend-e2e-task: caller e2e-task
+    audit: Credentials  # session of role credvend-e2e-audit: caller audit-bot
+    stranger: Credentials  # IAM user in no caller's iam_principals
+
+
+@pytest.fixture(scope="session")
+def deployment(localstack, tmp_path_factory: pytest.TempPathFactory) -> cdk_deploy.Deployment:  # noqa: F811
+    return cdk_deploy.deploy(localstack.endpoint, policy_file=POLICY_FILE, workdir=tmp_path_factory.mktemp("cdk"))
+
+
+@pytest.fixture(scope="session")
+def endpoint(localstack) -> str:  # noqa: F811
+    return str(localstack.endpoint)
+
+
+@pytest.fixture(scope="session")
+def api_url(deployment: cdk_deploy.Deployment) -> str:
+    return deployment.api_url
+
+
+@pytest.fixture(scope="session")
+def callers(endpoint: str, deployment: cdk_deploy.Deployment) -> Iterator[Callers]:
+    yield Callers(
+        user=create_user(endpoint, "credvend-e2e-user"),
+        task=create_role_session(endpoint, "credvend-e2e-task"),
+        audit=create_role_session(endpoint, "credvend-e2e-audit"),
+        stranger=create_user(endpoint, "credvend-e2e-stranger"),
+    )

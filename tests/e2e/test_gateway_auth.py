@@ -1,0 +1,45 @@
+"""API Gateway's IAM authorization, as AWS enforces it, before the function runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from botocore.credentials import Credentials
+
+from tests.e2e.sigv4 import signed_request
+
+pytestmark = pytest.mark.e2e
+
+
+def _vend_url(api_url: str) -> str:
+    return f"{api_url}/credentials"
+
+
+def test_unsigned_request_is_refused_by_the_gateway(api_url: str) -> None:
+    response = signed_request("POST", _vend_url(api_url), None, body={"role": "reports-reader"})
+    assert response.status_code == 403
+    assert response.json()["message"] == "Missing Authentication Token"
+
+
+def test_wrong_secret_is_refused_by_the_gateway(api_url: str, callers) -> None:
+    forged = Credentials(callers.user.access_key, "not-the-secret-key")
+    response = signed_request("POST", _vend_url(api_url), forged, body={"role": "reports-reader"})
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("The request signature we calculated does not match")
+
+
+def test_unknown_session_token_is_refused_by_the_gateway(api_url: str, callers) -> None:
+    forged = Credentials(callers.task.access_key, callers.task.secret_key, "FwoGZXIvYXdzEJr-not-a-real-token")
+    response = signed_request("POST", _vend_url(api_url), forged, body={"role": "reports-reader"})
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("The security token included in the request is invalid")
+
+
+def test_stale_signature_is_refused_by_the_gateway(api_url: str, callers, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Sign as if it were 20 minutes ago: AWS accepts 5 minutes of clock skew, no more.
+    past = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=20)
+    monkeypatch.setattr("botocore.auth.get_current_datetime", lambda: past)
+    response = signed_request("POST", _vend_url(api_url), callers.user, body={"role": "reports-reader"})
+    assert response.status_code == 403
+    assert "Signature expired" in response.json()["message"]

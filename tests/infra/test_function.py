@@ -1,0 +1,109 @@
+"""The vending function: runtime, handler, logs, sizing, configuration by context."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.synthesis import BASE_POLICY, Synth, as_list, function_statements, synth
+
+
+def _function(api: Synth) -> dict[str, Any]:
+    return api.resources[api.logical_id(api.stack.vending.function)]["Properties"]
+
+
+def test_runtime_handler_and_sizing(agnostic: Synth) -> None:
+    props = _function(agnostic)
+    assert props["Runtime"] == "python3.13"
+    assert props["Handler"] == "credvend.handler.handler"
+    assert props["Architectures"] == ["arm64"]
+    assert props["MemorySize"] == 512
+    assert props["Timeout"] == 10  # under API Gateway's 29 s integration timeout
+    assert "ReservedConcurrentExecutions" not in props
+
+
+def test_function_reads_the_bundled_policy(agnostic: Synth) -> None:
+    env = _function(agnostic)["Environment"]["Variables"]
+    assert env["CREDVEND_POLICY_FILE"] == "policy.yaml"
+    assert env["POWERTOOLS_SERVICE_NAME"] == "credvend"
+    assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
+
+
+def test_function_logs_to_its_own_group_with_bounded_retention(agnostic: Synth) -> None:
+    group_id = _function(agnostic)["LoggingConfig"]["LogGroup"]["Ref"]
+    group = agnostic.resources[group_id]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == 365
+
+
+def test_execution_role_has_a_fixed_name_and_only_lambda_trusts_it(agnostic: Synth) -> None:
+    role = agnostic.resources[agnostic.function_role_id]["Properties"]
+    assert role["RoleName"] == "Credvend-VendingFunction"
+    (statement,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "lambda.amazonaws.com"}
+    assert "ManagedPolicyArns" not in role  # no AWSLambdaBasicExecutionRole: logging is written out
+
+
+@pytest.fixture(scope="module")
+def configured(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    return synth(
+        tmp_path_factory.mktemp("configured"),
+        BASE_POLICY,
+        context={
+            "architecture": "x86_64",
+            "reserved_concurrency": "20",
+            "log_retention_days": 30,
+            "stack_name": "CredvendStaging",
+        },
+    )
+
+
+def test_context_configures_the_function(configured: Synth) -> None:
+    props = _function(configured)
+    assert props["Architectures"] == ["x86_64"]
+    assert props["ReservedConcurrentExecutions"] == 20
+    group_id = props["LoggingConfig"]["LogGroup"]["Ref"]
+    assert configured.resources[group_id]["Properties"]["RetentionInDays"] == 30
+    assert configured.stack.stack_name == "CredvendStaging"
+    role = configured.resources[configured.function_role_id]["Properties"]
+    assert role["RoleName"] == "CredvendStaging-VendingFunction"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("infra.bundling") is None, reason="infra/bundling.py not written yet")
+def test_real_bundle_carries_the_package_and_the_same_policy(tmp_path) -> None:
+    real = synth(tmp_path, BASE_POLICY, context={"architecture": "x86_64"}, real_bundle=True)
+    assert _function(real)["Handler"] == "credvend.handler.handler"
+    asset = _asset_dir(real)
+    assert (asset / "credvend" / "handler.py").is_file()
+    assert (asset / "credvend_policy" / "trust.py").is_file()
+    assert (asset / "policy.yaml").read_text() == BASE_POLICY
+
+
+def _asset_dir(api: Synth) -> Path:
+    """The staged function asset in cdk.out (the directory Lambda will unzip)."""
+    code = _function(api)["Code"]
+    asset_hash = code["S3Key"].removesuffix(".zip")
+    return api.outdir / f"asset.{asset_hash}"
+
+
+def test_tracing_is_off_unless_asked(agnostic: Synth) -> None:
+    props = _function(agnostic)
+    assert "TracingConfig" not in props
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == "true"
+
+
+def test_tracing_on_adds_only_xray_on_star(tmp_path: Path) -> None:
+    traced = synth(tmp_path, BASE_POLICY, context={"tracing": "true"})  # cdk-nag passes, or this raises
+    assert _function(traced)["TracingConfig"] == {"Mode": "Active"}
+    (stage,) = traced.of_type("AWS::ApiGateway::Stage").values()
+    assert stage["Properties"]["TracingEnabled"] is True
+    on_star = sorted(
+        action
+        for statement in function_statements(traced)
+        if "*" in as_list(statement["Resource"])
+        for action in as_list(statement["Action"])
+    )
+    assert on_star == ["sts:GetCallerIdentity", "xray:PutTelemetryRecords", "xray:PutTraceSegments"]

@@ -1,0 +1,88 @@
+"""The function asset: built from the policy and pinned wheels, cached by a hash of its
+inputs, pruned, and still runnable on its own (boto3 aside, as on Lambda)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra import bundling
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+SMOKE = r"""
+import json, sys
+from credvend.handler import handler
+class Ctx:
+    function_name = "credvend"; function_version = "$LATEST"; memory_limit_in_mb = 128
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:credvend"; aws_request_id = "r"
+def event(body, arn):
+    return {"resource": "/credentials", "path": "/credentials", "httpMethod": "POST", "headers": {},
+            "multiValueHeaders": {}, "queryStringParameters": None, "multiValueQueryStringParameters": None,
+            "pathParameters": None, "isBase64Encoded": False, "body": body,
+            "requestContext": {"requestId": "r", "identity": {"userArn": arn}}}
+stranger = "arn:aws:sts::123456789012:assumed-role/stranger/s"
+codes = [handler(event(json.dumps({"role": "reports-reader"}), stranger), Ctx())["statusCode"],
+         handler(event("{bad", stranger), Ctx())["statusCode"],
+         handler(event(json.dumps({"role": "x"}), None), Ctx())["statusCode"]]
+import credvend_policy, credvend.adapters.sts  # noqa: the adapter imports botocore from the runtime
+sys.stderr.write(json.dumps(codes))
+"""
+
+
+@pytest.fixture(scope="module")
+def bundle() -> Path:
+    try:
+        return bundling.build_function_bundle(policy_file=REPO_ROOT / "policy.yaml", architecture="x86_64")
+    except bundling.BundlingError as exc:  # pragma: no cover - no wheel cache and no index
+        pytest.skip(f"cannot build the asset here: {str(exc)[:200]}")
+
+
+def test_layout(bundle: Path) -> None:
+    assert (bundle / "policy.yaml").read_bytes() == (REPO_ROOT / "policy.yaml").read_bytes()
+    assert (bundle / "credvend" / "handler.py").is_file()
+    assert (bundle / "credvend_policy" / "loader.py").is_file()
+    assert (bundle / "aws_lambda_powertools").is_dir() and (bundle / "pydantic_core").is_dir()
+    for absent in ("boto3", "botocore", "aws_xray_sdk", "pydantic/v1", "aws_lambda_powertools/utilities/idempotency"):
+        assert not (bundle / absent).exists(), absent
+    assert not list(bundle.glob("*.dist-info/RECORD"))
+    assert list((bundle / "credvend").glob("__pycache__/handler.cpython-313.pyc"))
+
+
+def test_cached_by_inputs(bundle: Path, tmp_path: Path) -> None:
+    again = bundling.build_function_bundle(policy_file=REPO_ROOT / "policy.yaml", architecture="x86_64")
+    assert again == bundle
+    other_policy = tmp_path / "policy.yaml"
+    other_policy.write_text((REPO_ROOT / "policy.yaml").read_text() + "\n# changed\n")
+    assert bundling.inputs_hash(policy_file=other_policy, architecture="x86_64") != bundle.name
+    assert bundling.inputs_hash(policy_file=REPO_ROOT / "policy.yaml", architecture="arm64") != bundle.name
+    copy = bundling.build_function_bundle(
+        policy_file=REPO_ROOT / "policy.yaml", architecture="x86_64", out_dir=tmp_path / "asset"
+    )
+    assert (copy / "policy.yaml").is_file()
+
+
+def test_asset_runs_on_its_own(bundle: Path, tmp_path: Path) -> None:
+    import boto3
+
+    site = Path(boto3.__file__).resolve().parents[1]
+    runtime_dir = tmp_path / "runtime"
+    runtime_dir.mkdir()
+    for name in ("boto3", "botocore", "jmespath", "dateutil", "six.py", "s3transfer", "urllib3"):
+        (runtime_dir / name).symlink_to(site / name)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin"),
+        "PYTHONPATH": f"{bundle}{os.pathsep}{runtime_dir}",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "AWS_REGION": "us-east-1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-S", "-c", SMOKE], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stderr.strip().splitlines()[-1]) == [403, 400, 401]

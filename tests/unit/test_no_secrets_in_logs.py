@@ -1,0 +1,108 @@
+"""Run vends with every logger at DEBUG and fail if a secret key or session token shows up
+anywhere: Python logging (botocore included), Powertools' JSON logs, EMF metrics on stdout."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from credvend import handler as handler_module
+from credvend.settings import Settings
+from tests.unit.conftest import BATCH_USER, STRANGER, FakeLambdaContext, rest_event
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+CALLER_SESSION_TOKEN = "caller-own-session-token-in-the-request-headers"
+
+
+@pytest.mark.filterwarnings("ignore:POWERTOOLS_DEV")
+def test_no_secret_in_any_log(
+    policy_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "AKIAFUNCTIONKEY00000",
+        "AWS_SECRET_ACCESS_KEY": "function-own-secret-never-logged",
+        "AWS_SESSION_TOKEN": "function-own-session-token-never-logged",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "CREDVEND_POLICY_FILE": str(policy_file),
+        "POWERTOOLS_LOG_LEVEL": "DEBUG",
+        # everything a careless operator could switch on; none may print a secret
+        "POWERTOOLS_DEV": "true",
+        "POWERTOOLS_EVENT_HANDLER_DEBUG": "true",
+        "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_STS", raising=False)
+    caplog.set_level(logging.DEBUG)
+    collector = _Collect()
+    logging.getLogger().addHandler(collector)
+    powertools_logger = logging.getLogger("credvend")
+    powertools_logger.addHandler(collector)
+    secrets: set[str] = {
+        "function-own-secret-never-logged",
+        "function-own-session-token-never-logged",
+        CALLER_SESSION_TOKEN,
+    }
+    try:
+        with mock_aws():
+            handler_module.reset_runtime(settings=Settings.from_env())  # the real boto3 adapter
+            events = [
+                rest_event("POST", "/credentials", body={"role": "reports-reader", "duration_seconds": 43200}),
+                rest_event("POST", "/credentials", body={"role": "reports-reader", "format": "credential_process"}),
+                rest_event("GET", "/credentials/reports-reader", query={"format": "container"}),
+                rest_event("GET", "/credentials/partner-writer", query={"duration_seconds": "900"}),
+                rest_event("POST", "/credentials", body={"role": "long-reader"}, user_arn=BATCH_USER),
+                rest_event("POST", "/credentials", body={"role": "reports-reader"}, user_arn=STRANGER),
+                rest_event("POST", "/credentials", body="{broken"),
+            ]
+            statuses = []
+            for event in events:
+                event["headers"]["X-Amz-Security-Token"] = CALLER_SESSION_TOKEN
+                event["multiValueHeaders"]["X-Amz-Security-Token"] = [CALLER_SESSION_TOKEN]
+                result = handler_module.handler(event, FakeLambdaContext())
+                statuses.append(result["statusCode"])
+                body = json.loads(result["body"])
+                for holder in (body, body.get("Credentials", {})):
+                    for key in ("SecretAccessKey", "SessionToken", "Token"):
+                        if key in holder:
+                            secrets.add(holder[key])
+    finally:
+        logging.getLogger().removeHandler(collector)
+        powertools_logger.removeHandler(collector)
+
+    assert statuses == [200, 200, 200, 200, 403, 403, 400]
+    assert len(secrets) >= 2 + 4 * 2  # every vend brought new secrets to look for
+
+    stream = io.StringIO()
+    for record in collector.records + caplog.records:
+        stream.write(record.getMessage())
+        stream.write(repr(record.__dict__))
+        stream.write("\n")
+    captured = capsys.readouterr()
+    everything = stream.getvalue() + caplog.text + captured.out + captured.err
+
+    # DEBUG really was on: botocore spoke, and the audit lines were written
+    assert any(record.name.startswith("botocore") and record.levelno == logging.DEBUG for record in caplog.records)
+    assert "credential vend decision" in everything
+    assert "Credentials" in everything or "AssumeRole" in everything
+
+    leaked = sorted(secret for secret in secrets if secret in everything)
+    assert not leaked, f"{len(leaked)} secret value(s) found in log output"

@@ -1,0 +1,201 @@
+"""Loading policy.yaml: the example loads; every invalid document fails with the path of the problem."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from credvend_policy import PolicyError, load_policy, parse_policy
+from credvend_policy.model import default_role_name
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+BASE = """version: 1
+roles:
+  r1: {create: true}
+  r2: {arn: "arn:aws:iam::210987654321:role/X"}
+callers:
+  c1:
+    iam_principals: [arn:aws:iam::123456789012:role/c1]
+    grants: [{role: r1}]
+"""
+C2 = "  c2:\n    iam_principals: [{arn}]\n    grants: [{{role: r1}}]\n"
+
+
+def test_example_policy_loads() -> None:
+    policy = load_policy(REPO_ROOT / "policy.yaml")
+    assert policy.defaults.duration_seconds == 3600
+    assert policy.defaults.session_name == "{caller}"
+    assert policy.roles["reports-reader"].create
+    assert policy.roles["reports-reader"].max_session_duration == 14400
+    assert policy.roles["partner-writer"].external_id == "a-shared-id"
+    assert policy.callers["billing-api"].grant_for("reports-reader") is not None
+    assert policy.callers["billing-api"].grant_for("partner-writer") is None
+
+
+def test_defaults_apply() -> None:
+    policy = parse_policy(BASE)
+    assert policy.defaults.duration_seconds == 3600
+    assert policy.roles["r1"].max_session_duration == 3600
+    assert policy.callers["c1"].grants[0].max_duration_seconds == 3600
+
+
+def test_json_is_accepted() -> None:
+    policy = parse_policy('{"version": 1, "roles": {"r": {"create": true}}}')
+    assert list(policy.roles) == ["r"]
+
+
+def test_role_arns() -> None:
+    policy = parse_policy(
+        BASE.replace("r1: {create: true}", "r1: {create: true}\n  r3: {create: true, role_name: Named}")
+    )
+    assert policy.roles["r1"].arn_in(alias="r1", partition="aws", account="123456789012") == (
+        "arn:aws:iam::123456789012:role/R1"
+    )
+    assert policy.roles["r3"].arn_in(alias="r3", partition="aws-cn", account="1" * 12) == (
+        "arn:aws-cn:iam::111111111111:role/Named"
+    )
+    assert policy.roles["r2"].arn_in(alias="r2", partition="aws", account="123456789012") == (
+        "arn:aws:iam::210987654321:role/X"
+    )
+    assert default_role_name("reports-reader") == "ReportsReader"
+    assert default_role_name("a.b_c-d") == "ABCD"
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "fragment"),
+    [
+        (BASE + "extra: 1\n", "extra", "Extra inputs"),
+        (BASE.replace("{create: true}", "{create: true, foo: 1}"), "roles.r1.foo", "Extra inputs"),
+        (BASE.replace("c1:\n    iam", "c1:\n    nickname: x\n    iam"), "callers.c1.nickname", "Extra inputs"),
+        (BASE.replace("{role: r1}", "{role: r1, note: x}"), "callers.c1.grants.0.note", "Extra inputs"),
+        (BASE.replace("version: 1", "version: 1\ndefaults: {color: red}"), "defaults.color", "Extra inputs"),
+        (BASE.replace("{role: r1}", "{role: nope}"), "callers.c1.grants.0.role", "unknown role alias 'nope'"),
+        (
+            BASE.replace("{role: r1}", "{role: r1, max_duration_seconds: 899}"),
+            "callers.c1.grants.0.max_duration_seconds",
+            "greater than or equal to 900",
+        ),
+        (
+            BASE.replace("{role: r1}", "{role: r1, max_duration_seconds: 43201}"),
+            "callers.c1.grants.0.max_duration_seconds",
+            "less than or equal to 43200",
+        ),
+        (
+            BASE.replace("{role: r1}", "{role: r1, max_duration_seconds: '3600'}"),
+            "callers.c1.grants.0.max_duration_seconds",
+            "valid integer",
+        ),
+        (
+            BASE.replace("{create: true}", "{create: true, max_session_duration: 3599}"),
+            "roles.r1.max_session_duration",
+            "greater than or equal to 3600",
+        ),
+        (
+            BASE.replace("{create: true}", "{create: true, max_session_duration: 43201}"),
+            "roles.r1.max_session_duration",
+            "less than or equal to 43200",
+        ),
+        (BASE.replace("210987654321", "21098765432"), "roles.r2.arn", "not an IAM role ARN"),
+        (BASE.replace("role/X", "user/X"), "roles.r2.arn", "not an IAM role ARN"),
+        (
+            BASE.replace("arn:aws:iam::123456789012:role/c1", "arn:aws:s3:::bucket"),
+            "callers.c1.iam_principals.0",
+            "not an IAM role or user ARN",
+        ),
+        (BASE.replace("arn:aws:iam::123456789012:role/c1", "'*'"), "callers.c1.iam_principals.0", "not an IAM"),
+        (
+            BASE + C2.format(arn="arn:aws:iam::123456789012:role/c1"),
+            "callers.c2.iam_principals.0",
+            "already belongs to caller 'c1'",
+        ),
+        (
+            BASE + C2.format(arn="arn:aws:iam::123456789012:role/team/c1"),
+            "callers.c2.iam_principals.0",
+            "already belongs to caller 'c1'",
+        ),
+        (
+            BASE.replace("{create: true}", "{create: true, arn: 'arn:aws:iam::210987654321:role/Y'}"),
+            "roles.r1",
+            "exactly one of",
+        ),
+        (BASE.replace("{create: true}", "{}"), "roles.r1", "exactly one of"),
+        (BASE.replace("{create: true}", "{create: false}"), "roles.r1", "exactly one of"),
+        (BASE.replace("{create: true}", "{create: 'yes'}"), "roles.r1.create", "valid boolean"),
+        (
+            BASE.replace(
+                '{arn: "arn:aws:iam::210987654321:role/X"}',
+                '{arn: "arn:aws:iam::210987654321:role/X", managed_policy_arns: [arn:aws:iam::aws:policy/A]}',
+            ),
+            "roles.r2",
+            "only to roles with `create: true`",
+        ),
+        (
+            BASE.replace("{create: true}", "{create: true, managed_policy_arns: [nope]}"),
+            "roles.r1.managed_policy_arns.0",
+            "pattern",
+        ),
+        (BASE.replace("version: 1", "version: 2"), "version", "Input should be 1"),
+        (BASE.replace("version: 1\n", ""), "version", "Field required"),
+        (
+            BASE.replace("version: 1", "version: 1\ndefaults: {session_name: '{user}'}"),
+            "defaults.session_name",
+            "unknown placeholder",
+        ),
+        (
+            BASE.replace("version: 1", "version: 1\ndefaults: {session_name: '{caller'}"),
+            "defaults.session_name",
+            "not a valid template",
+        ),
+        (
+            BASE.replace("version: 1", "version: 1\ndefaults: {duration_seconds: 100}"),
+            "defaults.duration_seconds",
+            "greater than or equal to 900",
+        ),
+        (BASE.replace("[{role: r1}]", "[{role: r1}, {role: r1}]"), "callers.c1.grants", "granted more than once"),
+        (BASE.replace("[{role: r1}]", "[]"), "callers.c1.grants", "at least 1"),
+        (BASE.replace("[arn:aws:iam::123456789012:role/c1]", "[]"), "callers.c1.iam_principals", "at least 1"),
+        ("version: 1\nroles: {}\n", "roles", "at least 1"),
+        ("version: 1\nroles:\n  a-b: {create: true}\n  a_b: {create: true}\n", "roles.a_b.role_name", "clashes"),
+        (BASE.replace("  r1: {create: true}", "  'r 1': {create: true}"), "roles.r 1.[key]", "pattern"),
+        (BASE.replace("  c1:", "  'c 1':"), "callers.c 1.[key]", "pattern"),
+        (
+            BASE + "  c1:\n    iam_principals: [arn:aws:iam::123456789012:role/c9]\n    grants: [{role: r1}]\n",
+            "",
+            "duplicate key 'c1'",
+        ),
+        ("version: [1", "", "not valid YAML/JSON"),
+        ("- 1\n", "", "must be a mapping"),
+        ("", "", "must be a mapping"),
+    ],
+)
+def test_invalid_policy_names_the_path(text: str, path: str, fragment: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text, source="test.yaml")
+    problems = caught.value.problems
+    assert any(p == path and fragment in message for p, message in problems), problems
+    assert all(not (message.startswith("Tuple should have at least 1") and p != path) for p, message in problems)
+    assert "test.yaml" in str(caught.value)
+    assert (path or "<root>") in str(caught.value)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    text = BASE.replace("{role: r1}", "{role: nope, max_duration_seconds: 1}").replace("version: 1", "version: 3")
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text)
+    paths = {path for path, _ in caught.value.problems}
+    assert {"version", "callers.c1.grants.0.max_duration_seconds"} <= paths
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load_policy(tmp_path / "absent.yaml")
+    assert "cannot read" in caught.value.problems[0][1]
+
+
+def test_same_source_identity_for_two_callers_is_refused() -> None:
+    long_a = "a" * 70
+    text = BASE + C2.format(arn="arn:aws:iam::123456789012:role/c2").replace("c2:", f"{long_a}:")
+    policy = parse_policy(text)  # distinct long names keep distinct identities
+    assert len(policy.callers) == 2
