@@ -16,8 +16,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent / "lambda_src"))
 
 from aws_cdk import App
-from credvend_policy import PolicyError
 
+from credvend_policy import PolicyError
 from infra.assembly import build_app
 from infra.config import ConfigError
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
-from credvend_policy import load_policy
 
+from credvend_policy import load_policy
 from infra.config import CONTEXT_KEYS, config_from_context
 from infra.stacks.credvend_stack import ACCOUNT_PLACEHOLDER, CredvendStack
 

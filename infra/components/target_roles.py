@@ -5,9 +5,9 @@ from __future__ import annotations
 from aws_cdk import CfnTag
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
 from credvend_policy import Policy, trust_policy_document
 from credvend_policy.model import default_role_name
-
 from infra.nag import acknowledge
 
 

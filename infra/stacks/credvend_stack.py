@@ -10,9 +10,9 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
 from credvend_policy import Policy, trust_policy_document
 from credvend_policy.trust import VENDING_ACTIONS
-
 from infra.components.target_roles import TargetRoles
 from infra.components.vending_api import VendingApi
 from infra.components.vending_function import VendingFunction

@@ -57,7 +57,7 @@ def _cdk(args: list[str], *, env: dict[str, str], log: Path, echo: bool) -> None
     with log.open("a") as sink:
         sink.write(f"\n$ cdk {' '.join(args)}\n")
         sink.flush()
-        proc = subprocess.run(  # noqa: S603 - fixed CLI path, arguments built here
+        proc = subprocess.run(
             [str(CDK_CLI), *args], cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False
         )
     if proc.returncode != 0:

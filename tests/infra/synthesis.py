@@ -20,8 +20,8 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 
 import aws_cdk as cdk
 from aws_cdk.assertions import Template
-from credvend_policy import Policy, load_policy
 
+from credvend_policy import Policy, load_policy
 from infra.assembly import build_app
 from infra.stacks.credvend_stack import CredvendStack
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aws_cdk as cdk
 import pytest
-from credvend_policy import PolicyError
 
+from credvend_policy import PolicyError
 from infra.assembly import build_app
 from infra.config import ConfigError, config_from_context
 from tests.infra.synthesis import CDK_CONTEXT, REPO_ROOT, stub_asset

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from credvend_policy import trust_policy_document
-
 from infra.assembly import TRUST_POLICY_DIR
 from tests.infra.synthesis import ACCOUNT, Synth
 

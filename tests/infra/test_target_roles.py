@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from credvend_policy import trust_policy_document
 
+from credvend_policy import trust_policy_document
 from tests.infra.synthesis import Synth, as_list, statements_of
 
 # alias -> (role name, MaxSessionDuration, callers granted it), as BASE_POLICY says.

@@ -1,0 +1,393 @@
+"""``credvend``: the command line. See docs/client.md for the user's guide.
+
+stdout carries only the requested output (credentials, JSON, export lines, the ``serve``
+ready line); every error is one line on stderr, ``credvend: error: Code: message (HTTP
+status, request id)``, and never contains a secret. Exit codes: :mod:`credvend_client.errors`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+from credvend_client import __version__
+from credvend_client.api import (
+    ENDPOINT_ENV,
+    PROFILE_ENV,
+    CredvendClient,
+    RetryPolicy,
+    Timeouts,
+    build_client,
+    guard_credential_process_recursion,
+)
+from credvend_client.credentials import VendedCredentials, checked_credential_process
+from credvend_client.errors import CredvendError, ExitCode, UsageError, one_line
+
+PROG = "credvend"
+POLICY_FILE_ENV = "CREDVEND_POLICY_FILE"
+VENDING_ROLE_ENV = "CREDVEND_VENDING_ROLE_ARN"
+DEFAULT_POLICY_FILE = "policy.yaml"
+MIN_DURATION, MAX_DURATION = 1, 43200  # what the service accepts; it clamps to 900..caps itself
+# The sidecar answers SDKs that give up after 2 s (botocore) and retry; its upstream budget
+# is short so a failing upstream does not pile up waiting requests.
+DEFAULT_RETRY = RetryPolicy()
+SERVE_RETRY = RetryPolicy(max_attempts=3, base_delay=0.25, max_delay=2.0, max_retry_after=5.0)
+SERVE_TIMEOUTS = Timeouts(connect=3.0, read=10.0)
+
+
+# --- argument parsing -----------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error and exit code 2 the rest of the command uses."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ExitCode.USAGE, f"{PROG}: error: Usage: {one_line(message)} (see `{self.prog} --help`)\n")
+
+
+def _duration(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if not MIN_DURATION <= value <= MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"must be {MIN_DURATION}..{MAX_DURATION} seconds (the service clamps)")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("must be 0..65535 (0: any free port)")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    connection = _Parser(add_help=False)
+    group = connection.add_argument_group("connection")
+    group.add_argument("--endpoint", metavar="URL", help=f"API stage URL (default: ${ENDPOINT_ENV})")
+    group.add_argument(
+        "--region",
+        help="region to sign for (default: from an AWS endpoint URL, else $AWS_REGION, $AWS_DEFAULT_REGION, profile)",
+    )
+    group.add_argument(
+        "--profile", help=f"AWS profile whose credentials sign the request (default: ${PROFILE_ENV}, else the chain)"
+    )
+    group.add_argument(
+        "--timeout", type=_positive_seconds, metavar="SECONDS", help="read timeout per attempt (default 15)"
+    )
+
+    parser = _Parser(
+        prog=PROG,
+        description="Get short-lived AWS credentials from a credvend endpoint, signed with your own AWS identity.",
+        epilog="Exit codes: 0 ok, 2 usage or configuration, 3 denied (401/403), 4 upstream (429, 5xx, network).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+
+    get = commands.add_parser(
+        "get", parents=[connection], help="print credentials for a role", description="Print credentials for ROLE."
+    )
+    get.add_argument("role", metavar="ROLE", help="role alias from the policy file")
+    get.add_argument("--duration", type=_duration, metavar="N", help="seconds requested (the service clamps)")
+    get.add_argument(
+        "--format",
+        choices=("json", "credential-process", "env"),
+        default="json",
+        help="json: the service's envelope (STS shape); credential-process: the credential_process document; "
+        "env: export lines for eval",
+    )
+    get.set_defaults(run=run_get)
+
+    process = commands.add_parser(
+        "credential-process",
+        parents=[connection],
+        help="credential_process program for ~/.aws/config",
+        description="Print the credential_process document for ROLE. Use it in ~/.aws/config: "
+        "credential_process = credvend credential-process ROLE",
+    )
+    process.add_argument("role", metavar="ROLE")
+    process.add_argument("--duration", type=_duration, metavar="N")
+    process.set_defaults(run=run_credential_process)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[connection],
+        help="loopback sidecar for the SDKs' container credentials provider",
+        description="Serve GET /roles/ROLE on 127.0.0.1 in the container-credentials format. The first stdout "
+        "line is JSON (event, port, url, token_file); then the variables a service must set.",
+    )
+    serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default 0: any free port)")
+    serve.add_argument(
+        "--role", action="append", dest="roles", metavar="ROLE", help="serve only this role (repeatable)"
+    )
+    serve.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="write the token here (mode 0600, no newline) instead of printing it; "
+        "the token is $CREDVEND_SERVE_TOKEN if set, else random",
+    )
+    serve.add_argument("--duration", type=_duration, metavar="N", help="seconds requested per upstream vend")
+    serve.add_argument("--access-log", action="store_true", help="log every request line on stderr")
+    serve.set_defaults(run=run_serve)
+
+    trust = commands.add_parser(
+        "trust-policy",
+        help="the trust policy an external role's owner must apply",
+        description="Print the IAM trust policy for ALIAS, built by the same code as the CDK stack's.",
+    )
+    trust.add_argument("alias", metavar="ALIAS")
+    trust.add_argument("--policy", metavar="FILE", help=f"policy file (default: ${POLICY_FILE_ENV}, else policy.yaml)")
+    trust.add_argument(
+        "--vending-role-arn",
+        metavar="ARN",
+        help=f"the vending function's execution role (default: ${VENDING_ROLE_ENV}; a stack output)",
+    )
+    trust.set_defaults(run=run_trust_policy)
+
+    policy = commands.add_parser("policy", help="work with the policy file", description="Work with the policy file.")
+    policy_commands = policy.add_subparsers(
+        dest="policy_command", metavar="COMMAND", required=True, parser_class=_Parser
+    )
+    check = policy_commands.add_parser(
+        "check",
+        help="validate a policy file offline",
+        description="Validate a policy file offline. Problems go to stderr, one per line with their path; "
+        "exit 2 when there is any.",
+    )
+    check.add_argument("file", nargs="?", metavar="FILE", help=f"default: ${POLICY_FILE_ENV}, else policy.yaml")
+    check.set_defaults(run=run_policy_check)
+    return parser
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def _client(
+    args: argparse.Namespace, *, retry: RetryPolicy | None = None, timeouts: Timeouts | None = None
+) -> CredvendClient:
+    base = timeouts or Timeouts()
+    if args.timeout is not None:
+        base = Timeouts(connect=min(base.connect, args.timeout), read=args.timeout)
+    return build_client(
+        endpoint=args.endpoint, region=args.region, profile=args.profile, timeouts=base, retry=retry or DEFAULT_RETRY
+    )
+
+
+def _print_json(document: Any, *, indent: int | None = 2) -> None:
+    separators = None if indent else (",", ":")
+    sys.stdout.write(json.dumps(document, indent=indent, separators=separators) + "\n")
+
+
+def run_get(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.format == "credential-process":
+        _print_json(
+            checked_credential_process(client.vend(args.role, duration=args.duration, fmt="credential_process"))
+        )
+    elif args.format == "env":
+        envelope = client.vend(args.role, duration=args.duration, fmt="json")
+        sys.stdout.write(VendedCredentials.from_envelope(envelope).env_exports())
+    else:
+        envelope = client.vend(args.role, duration=args.duration, fmt="json")
+        VendedCredentials.from_envelope(envelope)  # fail (exit 4) on a garbled answer, not later in a script
+        _print_json(envelope)
+    return ExitCode.OK
+
+
+def run_credential_process(args: argparse.Namespace) -> int:
+    guard_credential_process_recursion(os.environ)
+    client = _client(args)
+    document = checked_credential_process(client.vend(args.role, duration=args.duration, fmt="credential_process"))
+    _print_json(document, indent=None)
+    return ExitCode.OK
+
+
+def _load_policy(path_arg: str | None) -> Any:
+    from credvend_policy import PolicyError, load_policy  # pydantic/yaml only for the commands that need them
+
+    path = path_arg or os.environ.get(POLICY_FILE_ENV) or DEFAULT_POLICY_FILE
+    try:
+        return path, load_policy(path)
+    except PolicyError as exc:
+        for location, message in exc.problems:
+            sys.stderr.write(f"{PROG}: {exc.source}: {location or '<root>'}: {one_line(message)}\n")
+        raise UsageError("InvalidPolicy", f"{exc.source}: {len(exc.problems)} problem(s)") from None
+
+
+def run_policy_check(args: argparse.Namespace) -> int:
+    path, policy = _load_policy(args.file)
+    sys.stdout.write(f"{path}: ok ({len(policy.roles)} role(s), {len(policy.callers)} caller(s))\n")
+    return ExitCode.OK
+
+
+def run_trust_policy(args: argparse.Namespace) -> int:
+    from credvend_policy import trust_policy_document
+    from credvend_policy.principals import is_role_arn
+
+    vending_role_arn = args.vending_role_arn or os.environ.get(VENDING_ROLE_ENV)
+    if not vending_role_arn:
+        raise UsageError("NoVendingRole", f"pass --vending-role-arn ARN or set {VENDING_ROLE_ENV} (a stack output)")
+    if not is_role_arn(vending_role_arn):
+        raise UsageError("InvalidArn", f"{vending_role_arn!r} is not an IAM role ARN")
+    path, policy = _load_policy(args.policy)
+    if args.alias not in policy.roles:
+        known = ", ".join(sorted(policy.roles))
+        raise UsageError("UnknownRole", f"{args.alias!r} is not a role in {path} (roles: {known})")
+    _print_json(trust_policy_document(policy, args.alias, vending_role_arn=vending_role_arn))
+    return ExitCode.OK
+
+
+def _refuse_self_signing(port: int) -> None:
+    """The sidecar must sign with its own identity, never with what it serves.
+
+    If this process's own container-credentials variable points at this very server, the
+    default chain would ask the sidecar for credentials to sign the sidecar's upstream call.
+    """
+    full_uri = os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+    if not full_uri:
+        return
+    target = urlsplit(full_uri)
+    if target.hostname in ("127.0.0.1", "localhost", "::1") and target.port == port:
+        raise UsageError(
+            "SelfReference",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI points at this sidecar; serve must sign with its own "
+            "credentials: unset it for the sidecar process (set it only for the services)",
+        )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from credvend_client.cache import CredentialCache
+    from credvend_client.sidecar import (
+        TOKEN_ENV,
+        SidecarServer,
+        check_token_value,
+        new_token,
+        upstream_fetch,
+        write_token_file,
+    )
+
+    if args.port:
+        _refuse_self_signing(args.port)
+    client = _client(args, retry=SERVE_RETRY, timeouts=SERVE_TIMEOUTS)
+    for role in args.roles or ():
+        client.credentials_url(role, duration=None, fmt="container")  # rejects a malformed alias now
+
+    def log(message: str) -> None:
+        sys.stderr.write(f"{PROG} serve: {one_line(message, limit=500)}\n")
+        sys.stderr.flush()
+
+    try:
+        token = check_token_value(os.environ.get(TOKEN_ENV) or new_token())
+    except ValueError as exc:
+        raise UsageError("InvalidToken", f"{TOKEN_ENV}: {exc}") from None
+    cache = CredentialCache(upstream_fetch(client, duration=args.duration), on_event=log)
+    try:
+        server = SidecarServer(
+            args.port,
+            cache=cache,
+            token=token,
+            allowed_roles=args.roles,
+            access_log=log if args.access_log else None,
+            error_log=log,
+        )
+    except OSError as exc:
+        raise UsageError("CannotListen", f"cannot listen on 127.0.0.1:{args.port}: {exc.strerror or exc}") from None
+    _refuse_self_signing(server.port)
+
+    token_file: Path | None = None
+    try:
+        if args.token_file:
+            try:
+                token_file = write_token_file(Path(args.token_file).expanduser().absolute(), token)
+            except OSError as exc:
+                raise UsageError("TokenFile", f"cannot write {args.token_file}: {exc.strerror or exc}") from None
+        _announce(server, roles=args.roles or [], token=token, token_file=token_file)
+        _stop_on_sigterm(server)
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        if token_file is not None:
+            token_file.unlink(missing_ok=True)
+    return ExitCode.OK
+
+
+def _announce(server: Any, *, roles: Sequence[str], token: str, token_file: Path | None) -> None:
+    """First stdout line: JSON for programs. Then the variables for people, ready to paste."""
+    ready: dict[str, Any] = {
+        "event": "ready",
+        "host": "127.0.0.1",
+        "port": server.port,
+        "url": f"http://127.0.0.1:{server.port}/roles/",
+        "roles": list(roles),
+        "token_file": str(token_file) if token_file else None,
+        "pid": os.getpid(),
+    }
+    if token_file is None:
+        ready["token"] = token  # stdout only, never stderr
+    lines = [json.dumps(ready)]
+    for role in roles or ["ROLE"]:
+        lines.append(f"# a service that should act as {role} sets:")
+        lines.append(f"export AWS_CONTAINER_CREDENTIALS_FULL_URI={server.role_url(role)}")
+        if token_file is not None:
+            lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file}")
+        else:
+            lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN={token}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _stop_on_sigterm(server: Any) -> None:
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        # shutdown() waits for serve_forever to return, so it must not run on the serving thread
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CredvendError as exc:
+        sys.stderr.write(f"{PROG}: error: {exc.line()}\n")
+        return int(exc.exit_code)
+    except BrokenPipeError:  # `credvend get ... | head`: not an error worth a traceback
+        sys.stderr.close()
+        return ExitCode.OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a bug: one line, no traceback (it could show values), exit 1
+        sys.stderr.write(f"{PROG}: error: InternalError: {type(exc).__name__} (please report)\n")
+        return ExitCode.INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""The sidecar cache's refresh schedule, with a fake clock and a fake upstream."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from credvend_client.cache import (
+    FAILURE_BACKOFF,
+    MIN_REFRESH_INTERVAL,
+    REFRESH_BEFORE_EXPIRY,
+    SERVE_MARGIN,
+    CredentialCache,
+    CredentialsUnavailable,
+    Schedule,
+)
+from credvend_client.credentials import VendedCredentials
+from credvend_client.errors import DeniedError, UpstreamError
+
+START = 1_800_000_000.0
+BOTOCORE_ADVISORY_WINDOW = 15 * 60
+
+
+class FakeClock:
+    def __init__(self, now: float = START) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class FakeUpstream:
+    """Grants ``lifetime`` seconds from the fake clock's now; can be told to fail."""
+
+    def __init__(self, clock: FakeClock, lifetime: float = 3600) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.calls: list[float] = []
+        self.failure: Exception | None = None
+
+    def __call__(self, role: str) -> VendedCredentials:
+        self.calls.append(self.clock.now)
+        if self.failure is not None:
+            raise self.failure
+        serial = len(self.calls)
+        return VendedCredentials(
+            access_key_id=f"ASIA{serial:016d}",
+            secret_access_key=f"secret-{serial}",
+            session_token=f"token-{serial}",
+            expiration=datetime.fromtimestamp(self.clock.now + self.lifetime, UTC),
+            account_id="123456789012",
+        )
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_a_one_hour_grant_is_refreshed_once_when_20_minutes_remain(clock: FakeClock) -> None:
+    upstream = FakeUpstream(clock, lifetime=3600)
+    cache = CredentialCache(upstream, clock=clock)
+    served_remaining = []
+    for _ in range(3600):  # one request a second for an hour
+        credentials = cache.get("reports-reader")
+        served_remaining.append(credentials.expires_at - clock.now)
+        clock.advance(1)
+
+    assert upstream.calls == [START, START + 3600 - REFRESH_BEFORE_EXPIRY]
+    # Every SDK got credentials outside botocore's advisory window (15 min), with margin.
+    assert min(served_remaining) > REFRESH_BEFORE_EXPIRY - 1 > BOTOCORE_ADVISORY_WINDOW
+
+
+def test_the_refresh_happens_at_the_scheduled_second_not_before(clock: FakeClock) -> None:
+    upstream = FakeUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    first = cache.get("r")
+    clock.advance(3600 - REFRESH_BEFORE_EXPIRY - 0.5)
+    assert cache.get("r") is first
+    clock.advance(0.5)
+    assert cache.get("r") is not first
+    assert len(upstream.calls) == 2
+
+
+@pytest.mark.parametrize("lifetime", [900, 1200])
+def test_a_short_grant_is_not_fetched_on_every_request(clock: FakeClock, lifetime: int) -> None:
+    upstream = FakeUpstream(clock, lifetime=lifetime)
+    cache = CredentialCache(upstream, clock=clock)
+    for _ in range(3600):  # botocore asks on every access when credentials are this short
+        credentials = cache.get("r")
+        assert credentials.expires_at - clock.now > SERVE_MARGIN
+        clock.advance(1)
+    intervals = [later - earlier for earlier, later in zip(upstream.calls, upstream.calls[1:], strict=False)]
+    assert min(intervals) >= min(MIN_REFRESH_INTERVAL, lifetime / 2)
+    assert len(upstream.calls) <= 3600 / min(MIN_REFRESH_INTERVAL, lifetime / 2) + 1
+
+
+def test_roles_are_cached_separately(clock: FakeClock) -> None:
+    upstream = FakeUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    a, b = cache.get("a"), cache.get("b")
+    assert a != b
+    assert cache.get("a") is a
+    assert len(upstream.calls) == 2
+
+
+def test_upstream_failure_keeps_serving_valid_credentials_and_backs_off(clock: FakeClock) -> None:
+    upstream = FakeUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    first = cache.get("r")
+    clock.advance(3600 - REFRESH_BEFORE_EXPIRY)
+    upstream.failure = UpstreamError("UpstreamUnavailable", "STS timed out", status=503)
+
+    assert cache.get("r") is first  # refresh failed: still 20 min left, so it is served
+    assert len(upstream.calls) == 2
+    clock.advance(FAILURE_BACKOFF - 1)
+    assert cache.get("r") is first  # within the backoff: upstream is left alone
+    assert len(upstream.calls) == 2
+    clock.advance(1)
+    assert cache.get("r") is first
+    assert len(upstream.calls) == 3
+
+    upstream.failure = None
+    clock.advance(FAILURE_BACKOFF)
+    assert cache.get("r") is not first
+    assert cache.stats.served_stale_on_failure == 2
+
+
+def test_expired_credentials_are_never_served(clock: FakeClock) -> None:
+    upstream = FakeUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    cache.get("r")
+    upstream.failure = UpstreamError("UpstreamUnavailable", "down", status=503)
+    clock.advance(3600 - SERVE_MARGIN - 1)
+    assert cache.get("r").expires_at - clock.now > SERVE_MARGIN  # the last good second
+    clock.advance(FAILURE_BACKOFF + 1)
+    with pytest.raises(CredentialsUnavailable) as raised:
+        cache.get("r")
+    assert isinstance(raised.value.cause, UpstreamError)
+    clock.advance(SERVE_MARGIN + 10)  # now truly expired
+    with pytest.raises(CredentialsUnavailable):
+        cache.get("r")
+
+
+def test_nothing_cached_and_upstream_denies(clock: FakeClock) -> None:
+    upstream = FakeUpstream(clock)
+    upstream.failure = DeniedError("AccessDenied", "not granted", status=403)
+    cache = CredentialCache(upstream, clock=clock)
+    with pytest.raises(CredentialsUnavailable) as raised:
+        cache.get("r")
+    assert isinstance(raised.value.cause, DeniedError)
+
+
+def test_credentials_that_expire_within_the_margin_are_refused(clock: FakeClock) -> None:
+    cache = CredentialCache(FakeUpstream(clock, lifetime=SERVE_MARGIN), clock=clock)
+    with pytest.raises(CredentialsUnavailable, match="expire within a minute"):
+        cache.get("r")
+
+
+class BlockingUpstream(FakeUpstream):
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, role: str) -> VendedCredentials:
+        self.entered.set()
+        assert self.release.wait(5)
+        return super().__call__(role)
+
+
+def _in_threads(count: int, target: Callable[[], object]) -> tuple[list[object], list[threading.Thread]]:
+    results: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            results[index] = target()
+        except Exception as exc:
+            results[index] = exc
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    return results, threads
+
+
+def test_one_upstream_call_in_flight_per_role_concurrent_callers_share_it(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    results, threads = _in_threads(20, lambda: cache.get("r"))
+    assert upstream.entered.wait(5)
+    time.sleep(0.05)  # let the other 19 pile up behind the lock
+    upstream.release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(upstream.calls) == 1
+    assert len({id(result) for result in results}) == 1
+
+
+def test_waiters_share_a_failure_instead_of_calling_again(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    upstream.failure = UpstreamError("UpstreamUnavailable", "down", status=503)
+    cache = CredentialCache(upstream, clock=clock)
+    results, threads = _in_threads(10, lambda: cache.get("r"))
+    assert upstream.entered.wait(5)
+    time.sleep(0.05)
+    upstream.release.set()
+    for thread in threads:
+        thread.join(5)
+    assert len(upstream.calls) == 1
+    assert all(isinstance(result, CredentialsUnavailable) for result in results)
+
+
+def test_a_running_refresh_does_not_hold_up_callers_while_cached_credentials_are_valid(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    upstream.release.set()
+    first = cache.get("r")
+    upstream.release.clear()
+    upstream.entered.clear()
+    clock.advance(3600 - REFRESH_BEFORE_EXPIRY)
+    refresher = threading.Thread(target=cache.get, args=("r",))
+    refresher.start()
+    assert upstream.entered.wait(5)
+    assert cache.get("r") is first  # answered at once from cache, no second upstream call
+    upstream.release.set()
+    refresher.join(5)
+    assert len(upstream.calls) == 2
+    assert cache.get("r") is not first
+
+
+@given(lifetime=st.integers(min_value=120, max_value=43200))
+def test_schedule_invariants(lifetime: int) -> None:
+    credentials = VendedCredentials("A", "s", "t", datetime.fromtimestamp(START + lifetime, UTC))
+    schedule = Schedule.for_credentials(credentials, fetched_at=START)
+    expires = START + lifetime
+    assert START < schedule.refresh_at <= schedule.usable_until == expires - SERVE_MARGIN
+    interval = schedule.refresh_at - START
+    assert interval >= min(MIN_REFRESH_INTERVAL, lifetime / 2, lifetime - SERVE_MARGIN)
+    if lifetime >= REFRESH_BEFORE_EXPIRY + MIN_REFRESH_INTERVAL:
+        # long enough: nothing served ever sits inside botocore's (or any SDK's) refresh window
+        assert expires - schedule.refresh_at == REFRESH_BEFORE_EXPIRY
