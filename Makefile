@@ -58,7 +58,7 @@ demo: install ## the guided tour on LocalStack, no AWS account
 	$(PY) -m demo
 
 demo-stop: $(VENV)/.installed ## stop the demo's LocalStack
-	$(PY) tests/localstack/launcher.py stop
+	$(PY) tests/localstack/launcher.py stop --name demo
 
 bench: install ## benchmarks: prints the figures
 	$(PY) bench/bench_function.py

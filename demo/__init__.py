@@ -1,0 +1,1 @@
+"""`make demo`: credvend's guided tour on LocalStack, with no AWS account."""

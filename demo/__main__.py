@@ -1,0 +1,157 @@
+"""`make demo`: the guided tour. LocalStack, the real stack, a 12-hour ask, clamped.
+
+Runs on LocalStack with the project's own plugins (no Docker, no AWS account): the same
+launcher, deployment and identities as the end-to-end tests. Leaves LocalStack running for
+you to explore; `make demo-stop` stops it. Secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import botocore.exceptions
+
+from tests.e2e import deploy as cdk_deploy
+from tests.e2e.identities import ACCOUNT, admin_client, client_with, create_role_session
+from tests.e2e.sigv4 import signed_request
+from tests.localstack import launcher
+
+DEMO_POLICY = Path(__file__).with_name("policy.yaml")
+WORKDIR = cdk_deploy.REPO_ROOT / ".cache" / "demo"
+TWELVE_HOURS = 43200
+HAND_WRITTEN_ROLE = "HandWrittenReportsReader"
+
+
+def step(number: int, title: str) -> None:
+    print(f"\n\033[1m[{number}/7] {title}\033[0m", flush=True)
+
+
+def say(text: str = "") -> None:
+    print(f"      {text}" if text else "", flush=True)
+
+
+def masked(credentials: dict[str, Any]) -> dict[str, Any]:
+    """Credentials fit to print: the key id and expiry, never the secret or the token."""
+    return {k: (v if k in ("AccessKeyId", "Expiration", "Version") else "****") for k, v in credentials.items()}
+
+
+def show(document: dict[str, Any]) -> None:
+    for line in json.dumps(document, indent=2).splitlines():
+        say(line)
+
+
+def start_localstack() -> launcher.LocalStack:
+    step(1, "Setting up LocalStack 2026.3.0 (its own venv, credvend's test plugins)")
+    started = time.monotonic()
+    launcher.install()
+    instance = launcher.start(name="demo", tie_to_parent=False, stop_at_exit=False)
+    say(f"LocalStack is up at {instance.endpoint} ({time.monotonic() - started:.0f} s)")
+    say("Its plugins run Lambda functions as local processes, check SigV4 on the API like")
+    say("API Gateway does, and make STS enforce trust policies and the role-chaining limit.")
+    return instance
+
+
+def deploy_stack(endpoint: str) -> cdk_deploy.Deployment:
+    step(2, "cdk bootstrap + cdk deploy of the real app, with demo/policy.yaml")
+    say("(the same commands you would run against an AWS account)")
+    deployment = cdk_deploy.deploy(endpoint, policy_file=DEMO_POLICY, workdir=WORKDIR, echo=True)
+    say(f"deployed in {deployment.seconds:.0f} s; API: {deployment.api_url}")
+    say(f"target role: {deployment.outputs['RoleArnReportsReader']} (MaxSessionDuration 12 h)")
+    return deployment
+
+
+def create_demo_caller(endpoint: str) -> Any:
+    step(3, "A caller: a session of role credvend-demo-task, like an ECS task or a Lambda function")
+    credentials = create_role_session(endpoint, "credvend-demo-task", session_name="task-7f3a")
+    arn = client_with("sts", endpoint, credentials).get_caller_identity()["Arn"]
+    say(f"the caller is {arn}")
+    return credentials
+
+
+def hand_written_attempt(endpoint: str, caller: Any) -> None:
+    step(4, "What most teams write by hand: STS, 12 hours, from inside a role")
+    iam = admin_client("iam", endpoint)
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/credvend-demo-task"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    try:
+        iam.create_role(RoleName=HAND_WRITTEN_ROLE, AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=43200)
+    except iam.exceptions.EntityAlreadyExistsException:
+        pass
+    say(f"a role that trusts the task and allows 12 hours: {HAND_WRITTEN_ROLE}")
+    say(f'boto3.client("sts").assume_role(RoleArn=".../{HAND_WRITTEN_ROLE}", DurationSeconds=43200, ...)')
+    try:
+        client_with("sts", endpoint, caller).assume_role(
+            RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{HAND_WRITTEN_ROLE}",
+            RoleSessionName="hand-written",
+            DurationSeconds=TWELVE_HOURS,
+        )
+    except botocore.exceptions.ClientError as error:
+        say(f"\033[31m✗ {error.response['Error']['Code']}: {error.response['Error']['Message']}\033[0m")
+        say("The role allows 12 hours, but the caller is itself a role session: role chaining")
+        say("caps every AssumeRole at 1 hour, and STS fails the call instead of shortening it.")
+    else:
+        say("unexpected: STS granted 12 hours (is the STS rules plugin loaded?)")
+
+
+def vend_through_credvend(api_url: str, caller: Any) -> dict[str, Any]:
+    step(5, "The same ask through credvend: POST /credentials, SigV4-signed by the same caller")
+    body = {"role": "reports-reader", "duration_seconds": TWELVE_HOURS}
+    say(f"POST {api_url}/credentials {json.dumps(body)}")
+    response = signed_request("POST", f"{api_url}/credentials", caller, body=body)
+    payload = response.json()
+    if response.status_code != 200:
+        say(f"\033[31m✗ HTTP {response.status_code}: {payload}\033[0m")
+        raise SystemExit(1)
+    say(f"\033[32m✓ HTTP 200\033[0m (Cache-Control: {response.headers.get('Cache-Control')})")
+    show({**payload, "Credentials": masked(payload["Credentials"])})
+    grant = payload["Grant"]
+    say(
+        f"asked {grant['RequestedDurationSeconds']} s, granted {grant['GrantedDurationSeconds']} s, "
+        f"limited by {grant['LimitedBy']}: credvend clamps to what AWS allows and says why."
+    )
+    return payload
+
+
+def use_credentials(endpoint: str, payload: dict[str, Any]) -> None:
+    step(6, "Using the credentials")
+    identity = client_with("sts", endpoint, payload["Credentials"]).get_caller_identity()
+    say(f"GetCallerIdentity: {identity['Arn']}")
+    say("CloudTrail (on AWS) shows the session name and SourceIdentity 'demo-task': who got what.")
+
+
+def refusal(api_url: str, caller: Any) -> None:
+    step(7, "And a refusal: a role this caller was never granted")
+    response = signed_request("GET", f"{api_url}/credentials/payroll-admin", caller)
+    say(f"GET /credentials/payroll-admin → HTTP {response.status_code} {json.dumps(response.json())}")
+    say("Unknown callers, unknown roles and ungranted roles all get the same AccessDenied.")
+
+
+def main() -> int:
+    instance = start_localstack()
+    deployment = deploy_stack(instance.endpoint)
+    caller = create_demo_caller(instance.endpoint)
+    hand_written_attempt(instance.endpoint, caller)
+    payload = vend_through_credvend(deployment.api_url, caller)
+    use_credentials(instance.endpoint, payload)
+    refusal(deployment.api_url, caller)
+    print("\n\033[1mDone.\033[0m LocalStack keeps running so you can explore:")
+    say(f'eval "$(.venv/bin/python tests/localstack/launcher.py env --name demo)"')
+    say(f"CREDVEND_ENDPOINT={deployment.api_url} .venv/bin/credvend --help")
+    say("Stop it with: make demo-stop")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
