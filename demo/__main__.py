@@ -7,6 +7,7 @@ you to explore; `make demo-stop` stops it. Secrets are never printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -85,10 +86,10 @@ def hand_written_attempt(endpoint: str, caller: Any) -> None:
             }
         ],
     }
-    try:
-        iam.create_role(RoleName=HAND_WRITTEN_ROLE, AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=43200)
-    except iam.exceptions.EntityAlreadyExistsException:
-        pass
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):  # a second run of the demo
+        iam.create_role(
+            RoleName=HAND_WRITTEN_ROLE, AssumeRolePolicyDocument=json.dumps(trust), MaxSessionDuration=TWELVE_HOURS
+        )
     say(f"a role that trusts the task and allows 12 hours: {HAND_WRITTEN_ROLE}")
     say(f'boto3.client("sts").assume_role(RoleArn=".../{HAND_WRITTEN_ROLE}", DurationSeconds=43200, ...)')
     try:
@@ -147,7 +148,7 @@ def main() -> int:
     use_credentials(instance.endpoint, payload)
     refusal(deployment.api_url, caller)
     print("\n\033[1mDone.\033[0m LocalStack keeps running so you can explore:")
-    say(f'eval "$(.venv/bin/python tests/localstack/launcher.py env --name demo)"')
+    say('eval "$(.venv/bin/python tests/localstack/launcher.py env --name demo)"')
     say(f"CREDVEND_ENDPOINT={deployment.api_url} .venv/bin/credvend --help")
     say("Stop it with: make demo-stop")
     return 0
