@@ -11,6 +11,7 @@ from botocore.credentials import Credentials
 
 from tests.e2e import deploy as cdk_deploy
 from tests.e2e.identities import create_role_session, create_user
+from tests.e2e.sts_journal import StsJournal
 from tests.localstack.fixtures import localstack  # noqa: F401 - the session fixture, re-exported
 
 POLICY_FILE = Path(__file__).with_name("policy.e2e.yaml")
@@ -47,3 +48,9 @@ def callers(endpoint: str, deployment: cdk_deploy.Deployment) -> Iterator[Caller
         audit=create_role_session(endpoint, "credvend-e2e-audit"),
         stranger=create_user(endpoint, "credvend-e2e-stranger"),
     )
+
+
+@pytest.fixture(scope="session")
+def sts_journal(endpoint: str, deployment: cdk_deploy.Deployment) -> StsJournal:
+    """What the deployed function sent to STS (the LocalStack STS rules' journal)."""
+    return StsJournal(endpoint, deployment.outputs["FunctionRoleArn"])

@@ -85,13 +85,17 @@ def test_short_requests_are_raised_to_the_sts_minimum(api_url, callers) -> None:
         (json.dumps({"role": "reports-reader", "pad": "x" * 9000}), 413, "PayloadTooLarge"),
     ],
 )
-def test_bad_requests_get_the_contract_codes_and_nothing_is_issued(api_url, callers, body, status, code) -> None:
-    response = signed_request("POST", f"{api_url}/credentials", callers.user, body=body)
+def test_bad_requests_get_the_contract_codes_and_nothing_is_issued(
+    api_url, callers, sts_journal, body, status, code
+) -> None:
+    with sts_journal.watch() as sent_to_sts:
+        response = signed_request("POST", f"{api_url}/credentials", callers.user, body=body)
     assert response.status_code == status, response.text
     payload = response.json()
     assert payload["Error"]["Code"] == code
     assert payload["RequestId"]
     assert "Credentials" not in payload
+    assert sent_to_sts == []  # the function asked STS for nothing
 
 
 @pytest.mark.parametrize(
@@ -102,11 +106,13 @@ def test_bad_requests_get_the_contract_codes_and_nothing_is_issued(api_url, call
         ("user", "no-such-role"),  # an unknown alias: same answer, no enumeration
     ],
 )
-def test_refusals_are_one_access_denied_and_nothing_is_issued(api_url, callers, who, role) -> None:
-    response = _vend(api_url, getattr(callers, who), role=role, duration_seconds=900)
+def test_refusals_are_one_access_denied_and_nothing_is_issued(api_url, callers, sts_journal, who, role) -> None:
+    with sts_journal.watch() as sent_to_sts:
+        response = _vend(api_url, getattr(callers, who), role=role, duration_seconds=900)
     assert response.status_code == 403, response.text
     assert response.json()["Error"]["Code"] == "AccessDenied"
     assert "Credentials" not in response.json()
+    assert sent_to_sts == []  # the function asked STS for nothing
 
 
 def test_secrets_are_only_in_credential_responses(api_url, callers) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from tests.localstack.fixtures import localstack  # noqa: F401  (the session fixture that starts LocalStack)
@@ -198,3 +199,51 @@ def test_source_identity_persists_into_chained_sessions(
     third = make_role("si-third", second, ASSUME_SI, condition={"StringEquals": {"sts:SourceIdentity": "alice"}})
     again = client("sts", session_keys(chained)).assume_role(RoleArn=third, RoleSessionName="third")
     assert again["SourceIdentity"] == "alice"
+
+
+JOURNAL_PATH = "/_credvend/sts/assume-role-journal"
+
+
+def test_the_journal_route_shows_each_decision_without_secrets(
+    localstack: Any,  # noqa: F811  (the imported fixture)
+    client: Callable[..., Any],
+    make_role: Callable[..., str],
+    make_user: Callable[[str], tuple[str, Keys]],
+) -> None:
+    url = f"{localstack.endpoint}{JOURNAL_PATH}"
+    user_arn, keys = make_user("journaled")
+    role = make_role("journaled", user_arn, ASSUME_SI, max_session=3600)
+    mark = requests.get(url, timeout=10).json()["last_seq"]
+    sts = client("sts", keys)
+    issued = sts.assume_role(RoleArn=role, RoleSessionName="ok", SourceIdentity="alice", DurationSeconds=900)
+    refused(lambda: sts.assume_role(RoleArn=role, RoleSessionName="long", DurationSeconds=7200))
+
+    response = requests.get(url, params={"after": mark}, timeout=10)
+    assert response.status_code == 200
+    entries = [e for e in response.json()["entries"] if e["role_arn"] == role]
+    common = {"caller_arn": user_arn, "role_arn": role}
+    assert [
+        {k: e[k] for k in (*common, "role_session_name", "duration_seconds", "outcome", "error_code")} for e in entries
+    ] == [
+        {**common, "role_session_name": "ok", "duration_seconds": 900, "outcome": "allowed", "error_code": None},
+        {
+            **common,
+            "role_session_name": "long",
+            "duration_seconds": 7200,
+            "outcome": "refused",
+            "error_code": "ValidationError",
+        },
+    ]
+    assert entries[0]["source_identity"] == "alice"
+    assert entries[1]["error_message"] == MAX_SESSION
+    secrets = (
+        issued["Credentials"]["SecretAccessKey"],
+        issued["Credentials"]["SessionToken"],
+        keys["aws_secret_access_key"],
+    )
+    assert not any(secret in response.text for secret in secrets)
+
+    assert requests.get(url, params={"after": "x"}, timeout=10).status_code == 400
+    assert requests.delete(url, timeout=10).status_code == 204
+    after_reset = requests.get(url, timeout=10).json()
+    assert after_reset["entries"] == [] or all(e["seq"] > entries[-1]["seq"] for e in after_reset["entries"])

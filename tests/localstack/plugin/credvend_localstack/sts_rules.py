@@ -11,6 +11,11 @@ before the STS provider. The handler translates the request into the pure
 AWS would. It also fills in an inherited SourceIdentity so the provider stores it on the
 new session (LocalStack keeps `source_identity` on its credentials but never inherits it).
 
+Every external AssumeRole also lands in a journal (journal.py) with its final outcome — a
+response handler records it, so refusals by the provider itself count too — which tests
+read at GET /_credvend/sts/assume-role-journal[?after=SEQ] and clear with DELETE. It shows
+what the vending function sends to STS, which the API's answer alone cannot.
+
 Switch: CREDVEND_STS_RULES=0 (or false/off/no) leaves LocalStack's STS untouched.
 """
 
@@ -31,6 +36,7 @@ from .iam_policy_eval import (
     decide_assume_role,
     effective_source_identity,
 )
+from .journal import AssumeRoleJournal, after_param
 
 if TYPE_CHECKING:
     from localstack.aws.api import RequestContext
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 SWITCH = "CREDVEND_STS_RULES"
+JOURNAL_PATH = "/_credvend/sts/assume-role-journal"
+JOURNAL = AssumeRoleJournal()
 
 
 def rules_enabled(environ: Mapping[str, str] = os.environ) -> bool:
@@ -52,10 +60,15 @@ def credvend_sts_rules() -> None:
     if not rules_enabled():
         LOG.warning("credvend STS rules are OFF (%s=%s)", SWITCH, os.environ.get(SWITCH))
         return
-    from localstack.aws.handlers import serve_custom_service_request_handlers
+    from localstack.aws.handlers import run_custom_response_handlers, serve_custom_service_request_handlers
+    from localstack.services.edge import ROUTER
 
     serve_custom_service_request_handlers.append(enforce_assume_role_rules)
-    LOG.info("credvend STS rules on: trust policies, MaxSessionDuration, role chaining")
+    run_custom_response_handlers.append(journal_assume_role)
+    # the edge router is consulted before any AWS service parsing, so this path never
+    # reaches a service; LocalStack's own providers add their developer routes the same way
+    ROUTER.add(JOURNAL_PATH, serve_journal, methods=["GET", "DELETE"])
+    LOG.info("credvend STS rules on: trust policies, MaxSessionDuration, role chaining; journal at %s", JOURNAL_PATH)
 
 
 def enforce_assume_role_rules(chain: HandlerChain, context: RequestContext, response: Response) -> None:
@@ -78,6 +91,14 @@ def enforce_assume_role_rules(chain: HandlerChain, context: RequestContext, resp
         source_identity=request.get("SourceIdentity"),
         tags={tag["Key"]: tag["Value"] for tag in request.get("Tags") or []},
     )
+    # for journal_assume_role, which records it once the outcome is known
+    context.credvend_assume_role_journal = {
+        "caller_arn": assume.caller.arn,
+        "role_arn": role_arn,
+        "role_session_name": assume.role_session_name,
+        "duration_seconds": assume.duration_seconds,
+        "source_identity": effective_source_identity(assume),
+    }
     refusal = decide_assume_role(assume, lookup_role(role_arn))
     if refusal is not None:
         LOG.info("credvend STS rules refuse AssumeRole of %s: %s", role_arn, refusal.message)
@@ -86,6 +107,35 @@ def enforce_assume_role_rules(chain: HandlerChain, context: RequestContext, resp
     # new session carries it (and the response shows it), as AWS does
     if (source_identity := effective_source_identity(assume)) is not None:
         request["SourceIdentity"] = source_identity
+
+
+def journal_assume_role(chain: HandlerChain, context: RequestContext, response: Response) -> None:
+    """Record the final outcome of an AssumeRole the rules saw: whoever refused it (these
+    rules or the provider), the exception handler has set `service_exception` by now."""
+    pending = context.get("credvend_assume_role_journal")
+    if pending is None:
+        return
+    error = context.service_exception
+    if error is not None:
+        JOURNAL.record(**pending, error_code=error.code, error_message=error.message)
+    elif response.status_code >= 400:
+        JOURNAL.record(**pending, error_code=f"HTTP{response.status_code}")
+    else:
+        JOURNAL.record(**pending)
+
+
+def serve_journal(request: Any, **_: Any) -> Any:
+    """GET: the entries after `?after=SEQ` (all by default). DELETE: forget them."""
+    from localstack.http import Response
+
+    if request.method == "DELETE":
+        JOURNAL.reset()
+        return Response(status=204)
+    try:
+        after = after_param(request.args)
+    except ValueError as exc:
+        return Response.for_json({"error": str(exc)}, status=400)
+    return JOURNAL.snapshot(after)
 
 
 def _is_external_assume_role(context: RequestContext) -> bool:
