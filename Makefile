@@ -60,9 +60,10 @@ demo: install ## the guided tour on LocalStack, no AWS account
 demo-stop: $(VENV)/.installed ## stop the demo's LocalStack
 	$(PY) tests/localstack/launcher.py stop --name demo
 
-bench: install ## benchmarks: prints the figures
+bench: install ## benchmarks: prints the figures (the gateway one starts its own LocalStack)
 	$(PY) bench/bench_function.py
 	$(PY) bench/bench_sidecar.py
+	$(PY) bench/bench_gateway.py
 
 lock: $(VENV)/.installed ## re-freeze requirements/lock.txt from requirements/dev.in
 	$(PIP) install -r requirements/dev.in

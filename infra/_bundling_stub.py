@@ -33,4 +33,7 @@ def build_function_bundle(*, policy_file: Path, architecture: str, out_dir: Path
     if requirements.is_file():
         shutil.copy2(requirements, out_dir / "requirements.txt")
     (out_dir / POLICY_FILE_NAME).write_bytes(policy_bytes)
+    from credvend_policy import policy_as_json  # the JSON copy the function reads, as the real bundler writes
+
+    (out_dir / "policy.json").write_text(policy_as_json(policy_file), encoding="utf-8")
     return out_dir

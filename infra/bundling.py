@@ -1,8 +1,10 @@
 """Build the vending function's deployment asset without Docker.
 
 The asset is a directory: ``credvend/`` and ``credvend_policy/`` from ``lambda_src``, the
-policy file as ``policy.yaml`` at the root (where ``credvend.settings`` looks by default),
-and the pinned packages of ``lambda_src/requirements.txt`` installed for the Lambda
+policy file as ``policy.yaml`` at the root and beside it ``policy.json``, the same document
+as JSON (validated, and checked to say exactly what the YAML says), which the function
+reads (``credvend.settings``, the stack's ``CREDVEND_POLICY_FILE``) so a cold start needs
+no YAML parser; and the pinned packages of ``lambda_src/requirements.txt`` installed for the Lambda
 platform (``pip install --platform manylinux2014_<arch> --only-binary=:all: --target``),
 as Powertools' own e2e utilities do. boto3 is not bundled: the runtime provides it.
 
@@ -12,7 +14,10 @@ as Powertools' own e2e utilities do. boto3 is not bundled: the runtime provides 
 * Cached: a hash of every input (sources, policy, requirements, architecture, this
   file's format version) names ``.cache/bundles/<hash>``; an existing one is reused.
 * Lean: what the function never imports is pruned (tests, unused Powertools utilities,
-  pydantic's v1 copy, pip's bookkeeping), and every module is precompiled to an
+  pydantic's v1 copy, pip's bookkeeping); two Powertools package ``__init__`` modules that
+  import every sibling (``event_handler``: AppSync, Bedrock, asyncio...; ``data_classes``:
+  every event type) are rewritten to export the same names lazily (PEP 562), so importing
+  the REST resolver loads only what it uses; and every module is precompiled to an
   unchecked-hash ``.pyc``: ``/var/task`` is read-only, so without them each cold start
   would compile Powertools and pydantic from source again; unchecked-hash pycs stay valid
   whatever timestamps the asset zip gives the files.
@@ -24,6 +29,7 @@ and its zipped size.
 from __future__ import annotations
 
 import argparse
+import ast
 import compileall
 import hashlib
 import io
@@ -45,10 +51,11 @@ LAMBDA_SRC = REPO_ROOT / "lambda_src"
 REQUIREMENTS = LAMBDA_SRC / "requirements.txt"
 PACKAGES = ("credvend", "credvend_policy")
 POLICY_FILE_NAME = "policy.yaml"
+POLICY_JSON_FILE_NAME = "policy.json"  # what the function reads: the same document, as JSON
 WHEEL_CACHE = REPO_ROOT / ".cache" / "wheels"
 BUNDLE_CACHE = REPO_ROOT / ".cache" / "bundles"
 PYTHON_VERSION = "3.13"  # the Lambda runtime the stack deploys (python3.13)
-_FORMAT_VERSION = "1"  # bump when the layout or pruning below changes
+_FORMAT_VERSION = "2"  # bump when the layout or pruning below changes
 _PLATFORMS: dict[str, str] = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 
 # Relative to the asset root. Powertools ships every utility; the function uses the
@@ -77,6 +84,34 @@ _PRUNE_DIRS = (
     "pydantic/v1",
 )
 _PRUNE_DIST_INFO_FILES = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
+# Package __init__ modules made lazy (see the module docstring). Each must consist only of
+# ``from <its own submodule> import name`` statements and ``__all__``; anything else fails
+# the build, so a Powertools upgrade that changes one is noticed, not half-rewritten.
+_LAZY_INITS = ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.data_classes")
+_LAZY_INIT_TEMPLATE = """{docstring}
+# Rewritten by credvend's bundler (infra/bundling.py) from the package's own __init__: the
+# same public names, each imported on first access (PEP 562) instead of all at import time.
+import importlib as _importlib
+
+{eager}
+_LAZY = {lazy!r}
+
+__all__ = {all_names!r}
+
+
+def __getattr__(name):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module {{__name__!r}} has no attribute {{name!r}}") from None
+    value = getattr(_importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+"""
 
 
 class BundlingError(RuntimeError):
@@ -168,6 +203,59 @@ def _prune(root: Path) -> None:
     shutil.rmtree(root / "bin", ignore_errors=True)  # console scripts have no use on Lambda
 
 
+def lazy_init_source(source: str, *, package: str, submodules: Iterable[str]) -> str:
+    """A package ``__init__`` that only re-exports names from its submodules, made lazy.
+
+    Names that share a submodule's name stay eager: importing that submodule would
+    otherwise set the package attribute to the module and shadow the re-exported object.
+    """
+    tree = ast.parse(source)
+    docstring = ast.get_docstring(tree, clean=False)
+    exports: dict[str, tuple[str, str]] = {}
+    all_names: list[str] | None = None
+    for index, node in enumerate(tree.body):
+        if index == 0 and docstring is not None:
+            continue
+        if isinstance(node, ast.ImportFrom) and node.level in (0, 1) and node.module:
+            module = node.module if node.level == 0 else f"{package}.{node.module}"
+            if module.startswith(f"{package}.") and all(alias.name != "*" for alias in node.names):
+                exports.update({alias.asname or alias.name: (module, alias.name) for alias in node.names})
+                continue
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "__all__"
+        ):
+            all_names = [str(name) for name in ast.literal_eval(node.value)]
+            continue
+        raise BundlingError(f"{package}/__init__.py: cannot make lazy, unexpected line {node.lineno}")
+    if all_names is None or not set(all_names) <= set(exports):
+        raise BundlingError(f"{package}/__init__.py: __all__ missing or naming what it does not import")
+    shadowed = set(submodules)
+    eager = "\n".join(
+        f"from {module} import {attribute} as {name}"
+        for name, (module, attribute) in exports.items()
+        if name in shadowed
+    )
+    lazy = {name: target for name, target in exports.items() if name not in shadowed}
+    return _LAZY_INIT_TEMPLATE.format(
+        docstring=repr(docstring) if docstring else "", eager=eager, lazy=lazy, all_names=all_names
+    )
+
+
+def _make_inits_lazy(root: Path) -> None:
+    for package in _LAZY_INITS:
+        directory = root.joinpath(*package.split("."))
+        init = directory / "__init__.py"
+        submodules = {
+            path.stem if path.suffix == ".py" else path.name
+            for path in directory.iterdir()
+            if path.name != "__init__.py" and (path.suffix == ".py" or (path / "__init__.py").is_file())
+        }
+        init.write_text(lazy_init_source(init.read_text(encoding="utf-8"), package=package, submodules=submodules))
+
+
 def _precompile(root: Path) -> None:
     if sys.version_info[:2] != tuple(int(part) for part in PYTHON_VERSION.split(".")):
         print(
@@ -196,8 +284,21 @@ def _build(target: Path, *, policy_file: Path, architecture: Architecture, requi
         destination.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, destination)
     shutil.copyfile(policy_file, target / POLICY_FILE_NAME)
+    (target / POLICY_JSON_FILE_NAME).write_text(_policy_as_json(policy_file), encoding="utf-8")
     _prune(target)
+    _make_inits_lazy(target)
     _precompile(target)
+
+
+def _policy_as_json(policy_file: Path) -> str:
+    if str(LAMBDA_SRC) not in sys.path:  # the CDK app has it already; ``python -m infra.bundling`` may not
+        sys.path.insert(0, str(LAMBDA_SRC))
+    from credvend_policy import PolicyError, policy_as_json
+
+    try:
+        return policy_as_json(policy_file)
+    except PolicyError as exc:
+        raise BundlingError(str(exc)) from None
 
 
 def build_function_bundle(

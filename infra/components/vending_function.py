@@ -15,11 +15,12 @@ from infra.nag import acknowledge
 
 HANDLER = "credvend.handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
-# The bundle has the policy at its root. Relative on purpose: Lambda starts the runtime
-# in the task root (/var/task), and so does the LocalStack host-process executor, whose
-# code directory is elsewhere.
-BUNDLED_POLICY_PATH = "policy.yaml"
-# Cold starts import pydantic, PyYAML, boto3 and Powertools and validate the policy; Lambda
+# The bundle has the policy at its root: policy.yaml as written, and policy.json, the same
+# document as JSON (infra/bundling.py), which the function reads without a YAML parser.
+# Relative on purpose: Lambda starts the runtime in the task root (/var/task), and so does
+# the LocalStack host-process executor, whose code directory is elsewhere.
+BUNDLED_POLICY_PATH = "policy.json"
+# Cold starts import pydantic, boto3 and Powertools and validate the policy; Lambda
 # gives CPU in proportion to memory, so 512 MB roughly halves that time against 256 MB for
 # a fraction of a cent per thousand requests. Measured need is well under 128 MB of RAM.
 MEMORY_MB = 512

@@ -14,16 +14,19 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from credvend.coldstart import gc_paused
 
-from credvend.domain.authorize import verified_principal_arn
-from credvend.domain.errors import AccessDenied, CredvendError, InternalError, Throttled, Unauthenticated
-from credvend.domain.formats import render
-from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
-from credvend.domain.vend import Decision, StsPort, VendService
-from credvend.settings import Settings
+with gc_paused():  # the modules below live as long as the container (credvend/coldstart.py)
+    from aws_lambda_powertools import Logger, Metrics
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+    from credvend.domain.authorize import verified_principal_arn
+    from credvend.domain.errors import AccessDenied, CredvendError, InternalError, Throttled, Unauthenticated
+    from credvend.domain.formats import render
+    from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
+    from credvend.domain.vend import Decision, StsPort, VendService
+    from credvend.settings import Settings
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -69,11 +72,13 @@ class Runtime:
     def service(self) -> VendService:
         """Policy and STS adapter, built on the first request that needs them."""
         if self._service is None:
-            from credvend.adapters.sts import BotoSts
-            from credvend_policy import load_policy
+            # Built once, kept for the container's life (credvend/coldstart.py).
+            with gc_paused(freeze=True):
+                from credvend.adapters.sts import BotoSts
+                from credvend_policy import load_policy
 
-            policy = load_policy(self.settings.policy_file)
-            self._service = VendService(policy, self._sts or BotoSts())
+                policy = load_policy(self.settings.policy_file)
+                self._service = VendService(policy, self._sts or BotoSts())
         return self._service
 
     def _observed(self, handle: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:

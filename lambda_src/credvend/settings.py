@@ -12,8 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-# In the asset the bundler puts policy.yaml at the code root, next to the packages.
-BUNDLED_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy.yaml"
+# In the asset the bundler puts policy.yaml at the code root, next to the packages, and
+# beside it policy.json: the same document as JSON (checked at build time to say exactly
+# what the YAML says), which the function reads so a cold start needs no YAML parser.
+BUNDLED_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy.json"
 DEFAULT_SERVICE_NAME = "credvend"
 DEFAULT_METRICS_NAMESPACE = "credvend"
 _TRUE = frozenset({"1", "true", "yes", "on"})

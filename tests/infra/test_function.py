@@ -27,7 +27,7 @@ def test_runtime_handler_and_sizing(agnostic: Synth) -> None:
 
 def test_function_reads_the_bundled_policy(agnostic: Synth) -> None:
     env = _function(agnostic)["Environment"]["Variables"]
-    assert env["CREDVEND_POLICY_FILE"] == "policy.yaml"
+    assert env["CREDVEND_POLICY_FILE"] == "policy.json"  # the bundled JSON copy of policy.yaml
     assert env["POWERTOOLS_SERVICE_NAME"] == "credvend"
     assert env["POWERTOOLS_LOGGER_LOG_EVENT"] == "false"
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
-from credvend_policy import PolicyError, load_policy, parse_policy
+from credvend_policy import PolicyError, load_policy, parse_policy, policy_as_json
 from credvend_policy.model import default_role_name
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -199,3 +200,36 @@ def test_same_source_identity_for_two_callers_is_refused() -> None:
     text = BASE + C2.format(arn="arn:aws:iam::123456789012:role/c2").replace("c2:", f"{long_a}:")
     policy = parse_policy(text)  # distinct long names keep distinct identities
     assert len(policy.callers) == 2
+
+
+def test_json_copy_is_the_same_document(tmp_path: Path) -> None:
+    # What the bundler ships as policy.json and the function reads at cold start.
+    text = policy_as_json(REPO_ROOT / "policy.yaml")
+    copy = tmp_path / "policy.json"
+    copy.write_text(text)
+    assert load_policy(copy) == load_policy(REPO_ROOT / "policy.yaml")
+    assert policy_as_json(copy) == text
+
+
+def test_json_file_is_read_as_strict_json(tmp_path: Path) -> None:
+    document = json.loads(policy_as_json(REPO_ROOT / "policy.yaml"))
+    duplicated = tmp_path / "dup.json"
+    duplicated.write_text('{"version": 1, "version": 1, "roles": {"r": {"create": true}}}')
+    with pytest.raises(PolicyError, match="duplicate key 'version'"):
+        load_policy(duplicated)
+    yaml_only = tmp_path / "yaml.json"
+    yaml_only.write_text("version: 1\nroles: {r: {create: true}}\n")
+    with pytest.raises(PolicyError, match="not valid JSON"):
+        load_policy(yaml_only)
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps(document | {"version": 2}))
+    with pytest.raises(PolicyError) as caught:
+        load_policy(invalid)
+    assert caught.value.problems[0][0] == "version"
+
+
+def test_json_copy_refuses_invalid_policies(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text(BASE.replace("version: 1", "version: 2"))
+    with pytest.raises(PolicyError):
+        policy_as_json(bad)

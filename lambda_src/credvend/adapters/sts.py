@@ -22,6 +22,7 @@ from botocore.exceptions import (  # type: ignore[import-untyped]
 )
 from pydantic import SecretStr
 
+from credvend.coldstart import gc_paused
 from credvend.domain.errors import DurationRejected, Throttled, UpstreamError, UpstreamUnavailable
 from credvend.domain.formats import AssumedRole, Credentials
 
@@ -107,7 +108,8 @@ class BotoSts:
     @property
     def client(self) -> STSClient:
         if self._client_instance is None:
-            self._client_instance = _default_client()
+            with gc_paused(freeze=True):  # boto3 and the STS model live as long as the container
+                self._client_instance = _default_client()
         return self._client_instance
 
     def assume_role(
