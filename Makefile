@@ -2,7 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON313 ?= $(shell command -v python3.13 2>/dev/null || echo /root/.pyenv/versions/3.13.0/bin/python3.13)
+# The first Python 3.13 that actually runs (a pyenv shim may exist without a 3.13 selected).
+PYTHON313 ?= $(shell for p in python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13; do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
@@ -18,6 +20,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(VENV)/.installed: requirements/lock.txt pyproject.toml
+	@test -n "$(PYTHON313)" || { echo "credvend needs Python 3.13: set PYTHON313=/path/to/python3.13" >&2; exit 1; }
 	@echo "==> project venv ($(PYTHON313))"
 	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PIP) install -r requirements/lock.txt
