@@ -10,35 +10,18 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from aws_cdk import App, Environment, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from credvend_policy import load_policy
+from infra.bundling import build_function_bundle
 from infra.config import CONTEXT_KEYS, config_from_context
 from infra.stacks.credvend_stack import ACCOUNT_PLACEHOLDER, CredvendStack
 
 TRUST_POLICY_DIR = "credvend-trust-policies"
-
-Bundler = Callable[..., Path]
-
-
-def _bundler() -> Bundler:
-    """The real bundler (infra/bundling.py), or the stand-in while it does not exist."""
-    try:
-        from infra.bundling import build_function_bundle
-    except ModuleNotFoundError as exc:
-        if exc.name != "infra.bundling":
-            raise  # the bundler exists but is broken: say so, do not paper over it
-        from infra._bundling_stub import build_function_bundle
-
-        print(
-            "credvend: infra/bundling.py not found; bundling the function WITHOUT its dependencies",
-            file=sys.stderr,
-        )
-    return build_function_bundle  # type: ignore[no-any-return]
 
 
 def stack_environment(environ: Mapping[str, str]) -> Environment | None:
@@ -63,7 +46,7 @@ def build_app(app: App, *, code_dir: Path | None = None, environ: Mapping[str, s
     config = config_from_context({key: app.node.try_get_context(key) for key in CONTEXT_KEYS}, environ)
     policy = load_policy(config.policy_file)
     if code_dir is None:
-        code_dir = _bundler()(policy_file=config.policy_file, architecture=config.architecture)
+        code_dir = build_function_bundle(policy_file=config.policy_file, architecture=config.architecture)
     stack = CredvendStack(
         app,
         config.stack_name,

@@ -12,6 +12,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from credvend_policy import parse_arn
 from infra.nag import acknowledge
 
 STAGE_NAME = "v1"
@@ -54,11 +55,13 @@ def invoke_policy(caller_principal_arns: Sequence[str]) -> iam.PolicyDocument | 
     accounts: dict[str, None] = {}
     patterns: dict[str, None] = {}
     for arn in caller_principal_arns:
-        partition, account = arn.split(":")[1], arn.split(":")[4]
-        accounts[f"arn:{partition}:iam::{account}:root"] = None
+        parsed = parse_arn(arn)
+        if parsed is None:  # pragma: no cover - the policy's principals are validated ARNs
+            raise ValueError(f"not an ARN: {arn!r}")
+        accounts[f"arn:{parsed.partition}:iam::{parsed.account}:root"] = None
         patterns[arn] = None
-        prefix, _, name = arn.rpartition("/")
-        if ":role/" in arn and "/" not in arn.split(":role/", 1)[1]:
+        if parsed.resource.startswith("role/") and parsed.resource.count("/") == 1:
+            prefix, _, name = arn.rpartition("/")
             patterns[f"{prefix}/*/{name}"] = None
     return iam.PolicyDocument(
         statements=[

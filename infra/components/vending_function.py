@@ -17,17 +17,26 @@ HANDLER = "credvend.handler.handler"
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 # The bundle has the policy at its root: policy.yaml as written, and policy.json, the same
 # document as JSON (infra/bundling.py), which the function reads without a YAML parser.
-# Relative on purpose: Lambda starts the runtime in the task root (/var/task), and so does
-# the LocalStack host-process executor, whose code directory is elsewhere.
+# Relative on purpose: the function resolves it against its code root (/var/task on Lambda,
+# elsewhere under the LocalStack host-process executor), whatever its working directory.
 BUNDLED_POLICY_PATH = "policy.json"
 # Cold starts import pydantic, boto3 and Powertools and validate the policy; Lambda
 # gives CPU in proportion to memory, so 512 MB roughly halves that time against 256 MB for
 # a fraction of a cent per thousand requests. Measured need is well under 128 MB of RAM.
 MEMORY_MB = 512
-# One STS AssumeRole takes well under a second; 10 s leaves room for botocore's retries
-# and a cold start, and still ends before API Gateway's 29 s integration timeout, so a
-# stuck call is cut by Lambda (a logged timeout) rather than by the gateway.
-TIMEOUT = Duration.seconds(10)
+# The time budget of one request, under API Gateway's 29 s integration timeout:
+# - a healthy request: a cold start (well under 2 s) plus up to three STS calls of tens of
+#   milliseconds each (GetCallerIdentity once per container, AssumeRole, and its one retry
+#   after sts_rejected);
+# - one STS call at worst: 2 attempts x (1 s connect + 2 s read) + backoff = 7 s
+#   (credvend/adapters/sts.py), so three slow calls would outlast the timeout. The function
+#   therefore keeps a deadline 1 s before the timeout (credvend/handler.py) and starts an
+#   STS call only while 7 s remain before it; otherwise it answers 503 UpstreamUnavailable.
+#   A slow STS thus always gets a JSON answer, never a Lambda timeout (a 502 from the gateway).
+# 15 s leaves about 7 s for a cold start under load (a burst of new containers) before the
+# first STS call must start; below ~9 s a slow cold start would turn into 503s. Beyond that,
+# a longer timeout only lets a slow STS take longer to answer.
+TIMEOUT = Duration.seconds(15)
 
 _ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
@@ -97,6 +106,9 @@ class VendingFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE if tracing else lambda_.Tracing.DISABLED,
             environment={
                 "CREDVEND_POLICY_FILE": BUNDLED_POLICY_PATH,
+                # The regional STS endpoint, whatever the runtime's botocore defaults to
+                # (older ones used the global endpoint in us-east-1).
+                "AWS_STS_REGIONAL_ENDPOINTS": "regional",
                 "POWERTOOLS_SERVICE_NAME": service_name,
                 "POWERTOOLS_METRICS_NAMESPACE": service_name,
                 "POWERTOOLS_LOG_LEVEL": "INFO",

@@ -22,7 +22,14 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     from credvend.domain.authorize import verified_principal_arn
-    from credvend.domain.errors import AccessDenied, CredvendError, InternalError, Throttled, Unauthenticated
+    from credvend.domain.errors import (
+        AccessDenied,
+        CredvendError,
+        InternalError,
+        NotFound,
+        Throttled,
+        Unauthenticated,
+    )
     from credvend.domain.formats import render
     from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
     from credvend.domain.vend import Decision, StsPort, VendService
@@ -34,6 +41,9 @@ if TYPE_CHECKING:
 JSON = "application/json"
 _LOG_MESSAGE = "credential vend decision"
 _DENIALS = frozenset({AccessDenied.code, Unauthenticated.code})
+# Kept back from the time Lambda gives the request, so the answer (even a 503) is written
+# and logged before the function timeout; STS calls must finish before it.
+DEADLINE_MARGIN_SECONDS = 1.0
 
 
 def _json(value: Any) -> str:
@@ -41,6 +51,7 @@ def _json(value: Any) -> str:
 
 
 def error_response(error: CredvendError, request_id: str) -> Response[str]:
+    """Every error answer: status and code from the one table in credvend/domain/errors.py."""
     headers: dict[str, str] = {}
     if isinstance(error, Throttled):
         headers["Retry-After"] = str(error.retry_after_seconds)
@@ -75,9 +86,21 @@ class Runtime:
             # Built once, kept for the container's life (credvend/coldstart.py).
             with gc_paused(freeze=True):
                 from credvend.adapters.sts import BotoSts
-                from credvend_policy import load_policy
+                from credvend_policy import PolicyError, load_policy
 
-                policy = load_policy(self.settings.policy_file)
+                try:
+                    policy = load_policy(self.settings.policy_file)
+                except PolicyError as exc:
+                    # Fail closed, and tell the operator why; the caller learns nothing of it.
+                    # Each request tries again (and logs again) until a fixed file is deployed.
+                    self.logger.error(
+                        "invalid policy file",
+                        extra={
+                            "policy_file": exc.source,
+                            "problems": [{"path": path or "<root>", "message": msg} for path, msg in exc.problems],
+                        },
+                    )
+                    raise InternalError() from None
                 self._service = VendService(policy, self._sts or BotoSts())
         return self._service
 
@@ -98,28 +121,27 @@ class Runtime:
     def _handle(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         request_id = _request_id(event, context)
         self.logger.set_correlation_id(request_id)
-        self._decision = Decision(request_id=request_id)
+        self._decision = Decision(request_id=request_id, principal_arn=_user_arn(event))
         self._context = context
         try:
+            # The caller's identity before anything else in the request (route, size, body,
+            # query): a request without one is a 401 whatever else is wrong with it.
+            self._principal_arn = verified_principal_arn(self._decision.principal_arn)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
+        except Unauthenticated as error:
+            result = _proxy_result(self._on_error(error))
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)
-            error = InternalError()
-            body = {"Error": {"Code": error.code, "Message": error.message}, "RequestId": request_id}
-            result = {"statusCode": error.status, "headers": {"Content-Type": JSON}, "body": _json(body)}
-            self._decision.outcome, self._decision.error_code = "failed", InternalError.code
+            result = _proxy_result(self._on_error(InternalError()))
         self._audit(self._decision)
         return result
 
     def _post(self) -> Response[str]:
         event = self.app.current_event
-        self._decision.principal_arn = _user_arn(event.raw_event)
-        request = parse_body(event.body, is_base64=bool(event.is_base64_encoded))
-        return self._vend(request)
+        return self._vend(parse_body(event.body, is_base64=bool(event.is_base64_encoded)))
 
     def _get(self, role: str) -> Response[str]:
         event = self.app.current_event
-        self._decision.principal_arn = _user_arn(event.raw_event)
         self._decision.role = role
         request = parse_path_and_query(role, event.query_string_parameters, event.multi_value_query_string_parameters)
         return self._vend(request)
@@ -127,18 +149,17 @@ class Runtime:
     def _vend(self, request: VendRequest) -> Response[str]:
         decision = self._decision
         decision.role = request.role
-        principal_arn = verified_principal_arn(decision.principal_arn)
         service = self.service
         service.learn_home(getattr(self._context, "invoked_function_arn", None))
-        vended = service.vend(request, principal_arn=principal_arn, decision=decision)
+        vended = service.vend(
+            request, principal_arn=self._principal_arn, decision=decision, time_left=_time_left(self._context)
+        )
         decision.outcome = "vended"
         body = render(vended, request.format, request_id=decision.request_id)
         return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": "no-store"})
 
     def _not_found(self, _: Exception) -> Response[str]:
-        self._decision.outcome, self._decision.error_code = "invalid", "NotFound"
-        body = {"Error": {"Code": "NotFound", "Message": "No such route."}, "RequestId": self._decision.request_id}
-        return Response(status_code=404, content_type=JSON, body=_json(body))
+        return self._on_error(NotFound())
 
     def _on_error(self, error: CredvendError) -> Response[str]:
         decision = self._decision
@@ -199,8 +220,19 @@ def _request_id(event: Any, context: Any) -> str:
     return str(getattr(context, "aws_request_id", None) or uuid.uuid4())
 
 
-def _user_arn(event: dict[str, Any]) -> str | None:
-    context = event.get("requestContext")
+def _proxy_result(response: Response[str]) -> dict[str, Any]:
+    """A Response as the Lambda proxy integration reads it, for answers built outside the resolver."""
+    return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.body}
+
+
+def _time_left(context: Any) -> float | None:
+    """Seconds the request may still spend on STS: Lambda's remaining time less a margin."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return float(remaining()) / 1000 - DEADLINE_MARGIN_SECONDS if callable(remaining) else None
+
+
+def _user_arn(event: Any) -> str | None:
+    context = event.get("requestContext") if isinstance(event, dict) else None
     identity = context.get("identity") if isinstance(context, dict) else None
     arn = identity.get("userArn") if isinstance(identity, dict) else None
     return arn if isinstance(arn, str) else None

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+# The code root: the directory that holds the credvend package (/var/task on Lambda).
+CODE_ROOT = Path(__file__).resolve().parent.parent
 # In the asset the bundler puts policy.yaml at the code root, next to the packages, and
 # beside it policy.json: the same document as JSON (checked at build time to say exactly
 # what the YAML says), which the function reads so a cold start needs no YAML parser.
-BUNDLED_POLICY_FILE = Path(__file__).resolve().parent.parent / "policy.json"
+BUNDLED_POLICY_FILE = CODE_ROOT / "policy.json"
 DEFAULT_SERVICE_NAME = "credvend"
 DEFAULT_METRICS_NAMESPACE = "credvend"
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -33,7 +35,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         return cls(
-            policy_file=Path(env.get("CREDVEND_POLICY_FILE") or BUNDLED_POLICY_FILE),
+            # A relative path is relative to the code root, whatever the working directory.
+            policy_file=CODE_ROOT / (env.get("CREDVEND_POLICY_FILE") or BUNDLED_POLICY_FILE),
             service_name=env.get("POWERTOOLS_SERVICE_NAME") or DEFAULT_SERVICE_NAME,
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
             in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and not env.get("AWS_SAM_LOCAL"),

@@ -5,12 +5,33 @@ neither boto3 nor CDK nor Powertools, so every side can use it.
 """
 
 from credvend_policy.loader import PolicyError, load_policy, parse_policy, policy_as_json
-from credvend_policy.model import CallerSpec, Defaults, Grant, Policy, RoleSpec
-from credvend_policy.principals import PrincipalKey, principal_key
+from credvend_policy.model import (
+    ROLE_CHAINING_LIMIT,
+    STS_MAX_DURATION,
+    STS_MIN_DURATION,
+    CallerSpec,
+    Defaults,
+    Grant,
+    Policy,
+    RoleSpec,
+)
+from credvend_policy.principals import (
+    Arn,
+    PrincipalKey,
+    account_of,
+    is_identity_arn,
+    is_long_term_identity,
+    parse_arn,
+    principal_key,
+)
 from credvend_policy.sts_names import source_identity_for, to_sts_name
 from credvend_policy.trust import trust_policy_document
 
 __all__ = [
+    "ROLE_CHAINING_LIMIT",
+    "STS_MAX_DURATION",
+    "STS_MIN_DURATION",
+    "Arn",
     "CallerSpec",
     "Defaults",
     "Grant",
@@ -18,7 +39,11 @@ __all__ = [
     "PolicyError",
     "PrincipalKey",
     "RoleSpec",
+    "account_of",
+    "is_identity_arn",
+    "is_long_term_identity",
     "load_policy",
+    "parse_arn",
     "parse_policy",
     "policy_as_json",
     "principal_key",

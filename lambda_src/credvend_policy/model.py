@@ -20,9 +20,10 @@ from pydantic import (
 from credvend_policy.principals import PrincipalKey, is_role_arn, principal_key
 from credvend_policy.sts_names import source_identity_for
 
+# STS's limits, for the whole code base (the function's clamp and request model import them).
 STS_MIN_DURATION = 900
 STS_MAX_DURATION = 43200
-ROLE_CHAINING_LIMIT = 3600
+ROLE_CHAINING_LIMIT = 3600  # STS's cap when the source credentials are themselves a role session
 SESSION_NAME_PLACEHOLDERS = frozenset({"caller", "role", "request_id"})
 
 # Aliases appear in URL paths and default role names: keep them plain.
@@ -48,16 +49,20 @@ class Defaults(_Strict):
     @field_validator("session_name")
     @classmethod
     def _known_placeholders(cls, session_name: str) -> str:
+        """Only the bare placeholders: ``{caller:d}``, ``{caller!x}``, ``{caller.attr}`` or
+        ``{caller[0]}`` name a known field yet would make every vend fail."""
         try:
-            fields = {field for _, field, _, _ in string.Formatter().parse(session_name) if field is not None}
+            parts = list(string.Formatter().parse(session_name))
         except ValueError as exc:
             raise ValueError(f"session_name is not a valid template: {exc}") from None
-        unknown = fields - SESSION_NAME_PLACEHOLDERS
-        if unknown:
-            raise ValueError(
-                f"session_name uses unknown placeholder(s) {sorted(unknown)}; "
-                f"allowed: {sorted(SESSION_NAME_PLACEHOLDERS)}"
-            )
+        allowed = ", ".join(f"{{{name}}}" for name in sorted(SESSION_NAME_PLACEHOLDERS))
+        for _, field, spec, conversion in parts:
+            if field is not None and (field not in SESSION_NAME_PLACEHOLDERS or spec or conversion):
+                shown = field + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+                raise ValueError(
+                    f"session_name placeholder {{{shown}}} is not allowed: use only {allowed}, "
+                    "without conversion, format spec, attribute or index"
+                )
         return session_name
 
 
@@ -150,19 +155,31 @@ class Policy(_Strict):
 
 
 def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
-    """Rules that span the file, as (path, message) pairs; empty when the policy is sound."""
+    """Rules that span the file, as (path, message) pairs; empty when the policy is sound.
+
+    Principals are compared as IAM identifies them (names unique ignoring case), so two
+    spellings of one role cannot belong to two callers; run-time matching stays exact.
+    """
     problems: list[tuple[str, str]] = []
     owner_of: dict[PrincipalKey, str] = {}
     owner_of_identity: dict[str, str] = {}
+    vended_arns, vended_names = _vended_roles(policy)
     for caller, spec in policy.callers.items():
         for index, grant in enumerate(spec.grants):
             if grant.role not in policy.roles:
                 problems.append((f"callers.{caller}.grants.{index}.role", f"unknown role alias {grant.role!r}"))
         for index, arn in enumerate(spec.iam_principals):
             key = principal_key(arn)
-            if key is not None and owner_of.setdefault(key, caller) != caller:
+            if key is None:
+                continue
+            path = f"callers.{caller}.iam_principals.{index}"
+            entity = key.as_iam_sees_it()
+            if owner_of.setdefault(entity, caller) != caller:
+                problems.append((path, f"{arn} already belongs to caller {owner_of[entity]!r}"))
+            alias = vended_arns.get(entity) or (vended_names.get(entity.name) if entity.kind == "role" else None)
+            if alias is not None:
                 problems.append(
-                    (f"callers.{caller}.iam_principals.{index}", f"{arn} already belongs to caller {owner_of[key]!r}")
+                    (path, f"{arn} is vended by this policy (roles.{alias}): whoever gets it would act as {caller!r}")
                 )
         identity = source_identity_for(caller)
         if owner_of_identity.setdefault(identity, caller) != caller:
@@ -176,3 +193,18 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
             if role_names.setdefault(name, alias) != alias:
                 problems.append((f"roles.{alias}.role_name", f"role name clashes with roles.{role_names[name]}"))
     return problems
+
+
+def _vended_roles(policy: Policy) -> tuple[dict[PrincipalKey, str], dict[str, str]]:
+    """The roles the policy vends, as IAM sees them: ``arn:`` roles by key, created roles by
+    lower-cased name alone (their account is the deploying one, unknown until deploy)."""
+    by_key: dict[PrincipalKey, str] = {}
+    by_name: dict[str, str] = {}
+    for alias, role in policy.roles.items():
+        if role.arn is not None:
+            key = principal_key(role.arn)
+            if key is not None:
+                by_key.setdefault(key.as_iam_sees_it(), alias)
+        else:
+            by_name.setdefault((role.role_name or default_role_name(alias)).lower(), alias)
+    return by_key, by_name

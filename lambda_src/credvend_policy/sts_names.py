@@ -9,7 +9,6 @@ STS_NAME_MIN = 2
 STS_NAME_MAX = 64
 _ILLEGAL = re.compile(r"[^A-Za-z0-9_+=,.@-]")
 _HASH_CHARS = 8  # 32 bits of the full name: enough to keep two callers' names apart
-STS_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_+=,.@-]{2,64}$")
 
 
 def to_sts_name(raw: str) -> str:

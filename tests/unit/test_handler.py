@@ -7,6 +7,7 @@ that queues nothing and gets its 4xx proves no STS call was made.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
 
 from credvend import handler as handler_module
 from credvend.adapters.sts import BotoSts
+from credvend.domain.errors import ERRORS, NotFound
 from credvend.settings import Settings
 from tests.unit.conftest import (
     ACCOUNT,
@@ -21,6 +23,7 @@ from tests.unit.conftest import (
     BILLING_SESSION,
     IAM_USER,
     STRANGER,
+    TEST_POLICY,
     FakeLambdaContext,
     StsStub,
     assume_role_response,
@@ -113,6 +116,11 @@ def _identity_without(field: str) -> dict[str, Any]:
     return event
 
 
+def _unsigned(event: dict[str, Any]) -> dict[str, Any]:
+    event["requestContext"]["identity"]["userArn"] = None
+    return event
+
+
 @pytest.mark.parametrize(
     "event",
     [
@@ -122,6 +130,13 @@ def _identity_without(field: str) -> dict[str, Any]:
         pytest.param(post({"role": "reports-reader"}, user_arn=""), id="empty-userArn"),
         pytest.param(post({"role": "reports-reader"}, user_arn="billing-api"), id="not-an-arn"),
         pytest.param(get("reports-reader", user_arn=None), id="get-null-userArn"),
+        # The identity is checked first: whatever else is wrong, no identity is a 401.
+        pytest.param(post("x" * 100_000, user_arn=None), id="oversized-body"),
+        pytest.param(post("{not json", user_arn=None), id="malformed-body"),
+        pytest.param(post({"role": "reports-reader", "caller": "billing-api"}, user_arn=None), id="unknown-field"),
+        pytest.param(get("reports-reader", {"role": "x"}, user_arn=None), id="unknown-query-param"),
+        pytest.param(get("reports-reader", {"duration_seconds": "abc"}, user_arn=None), id="bad-duration"),
+        pytest.param(rest_event("DELETE", "/credentials", user_arn=None), id="unknown-route"),
     ],
 )
 def test_no_identity_is_401_without_sts(sts: StsStub, event: dict[str, Any]) -> None:
@@ -129,10 +144,25 @@ def test_no_identity_is_401_without_sts(sts: StsStub, event: dict[str, Any]) -> 
     sts.assert_done()
 
 
-def test_identity_is_never_taken_from_the_body(sts: StsStub) -> None:
-    event = post({"role": "reports-reader", "userArn": BILLING_SESSION}, user_arn=None)
-    status, _, _ = invoke(event)
-    assert status in (400, 401)  # unknown field or no identity: either way nothing is issued
+def _smuggled(event: dict[str, Any]) -> dict[str, Any]:
+    """A stranger's request that names a granted caller everywhere but the verified userArn."""
+    event["headers"] |= {"X-Amz-User-Arn": BILLING_SESSION, "userArn": BILLING_SESSION, "X-Caller": "billing-api"}
+    event["multiValueHeaders"] |= {"userArn": [BILLING_SESSION]}
+    event["requestContext"]["identity"] |= {"caller": BILLING_SESSION, "user": BILLING_SESSION}
+    event["requestContext"]["authorizer"] = {"principalId": BILLING_SESSION, "userArn": BILLING_SESSION}
+    event["stageVariables"] = {"userArn": BILLING_SESSION}
+    return event
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        pytest.param(post({"role": "reports-reader"}, user_arn=STRANGER), id="post"),
+        pytest.param(get("reports-reader", {"format": "json"}, user_arn=STRANGER), id="get"),
+    ],
+)
+def test_identity_is_only_the_verified_user_arn(sts: StsStub, event: dict[str, Any]) -> None:
+    assert_error(invoke(_smuggled(event)), 403, "AccessDenied")
     sts.assert_done()
 
 
@@ -241,7 +271,28 @@ def test_sts_timeout_is_503(policy_file: Any, monkeypatch: pytest.MonkeyPatch, e
     assert_error(invoke(post({"role": "reports-reader"})), 503, "UpstreamUnavailable")
 
 
+class _ContextWithLittleTime(FakeLambdaContext):
+    def __init__(self, remaining_ms: int) -> None:
+        super().__init__()
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_no_sts_call_is_started_that_could_outlast_the_function(sts: StsStub) -> None:
+    # 8 s left: 1 s margin, then 7 s, exactly what one STS call may take at worst.
+    assert BotoSts.max_call_seconds == 7
+    sts.assume(REPORTS, duration=3600)
+    assert invoke(post({"role": "reports-reader"}), _ContextWithLittleTime(8_100))[0] == 200
+    # Less than that: a 503 now, instead of a Lambda timeout (no answer) later.
+    assert_error(invoke(post({"role": "reports-reader"}), _ContextWithLittleTime(7_900)), 503, "UpstreamUnavailable")
+    sts.assert_done()  # nothing was sent for the second request
+
+
 class _BrokenPort:
+    max_call_seconds = 7.0
+
     def assume_role(self, **_: Any) -> Any:
         raise RuntimeError(f"secret-ish detail {OWN_ROLE_MESSAGE}")
 
@@ -256,24 +307,64 @@ def test_unexpected_failure_is_a_generic_500_json(policy_file: Any, monkeypatch:
     assert "secret-ish" not in json.dumps(body)
 
 
-def test_unreadable_event_is_still_json(sts: StsStub) -> None:
+def test_event_without_identity_is_401_json(sts: StsStub) -> None:
     result = handler_module.handler({"unexpected": True}, FakeLambdaContext())
-    assert result["statusCode"] in (404, 500)
-    assert json.loads(result["body"])["Error"]["Code"] in ("NotFound", "InternalError")
+    assert result["statusCode"] == 401
+    assert result["headers"]["Content-Type"] == "application/json"
+    assert json.loads(result["body"]) == {
+        "Error": {"Code": "Unauthenticated", "Message": "The request carries no verified caller identity."},
+        "RequestId": "lambda-request-id",
+    }
+
+
+def test_unreadable_event_with_identity_is_500_json(sts: StsStub) -> None:
+    event = {"requestContext": {"requestId": "req-0001", "identity": {"userArn": BILLING_SESSION}}}
+    result = handler_module.handler(event, FakeLambdaContext())
+    assert result["statusCode"] == 500
+    assert result["headers"]["Content-Type"] == "application/json"
+    assert json.loads(result["body"])["Error"]["Code"] == "InternalError"
+    sts.assert_done()
 
 
 def test_unknown_route_is_404_json(sts: StsStub) -> None:
-    status, headers, body = invoke(rest_event("DELETE", "/credentials"))
-    assert status == 404 and body["Error"]["Code"] == "NotFound"
-    assert headers["Content-Type"] == "application/json"
+    body = assert_error(invoke(rest_event("DELETE", "/credentials")), 404, "NotFound")
+    assert body["Error"]["Message"] == "No such route."
 
 
-def test_broken_policy_file_fails_closed_as_500(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_broken_policy_file_fails_closed_as_500_and_logs_why(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     bad = tmp_path / "policy.yaml"
-    bad.write_text("version: 1\nroles: {}\n")
+    bad.write_text(TEST_POLICY.replace("- role: mid-reader", "- role: mid-raeder"))
     monkeypatch.setenv("CREDVEND_POLICY_FILE", str(bad))
     handler_module.reset_runtime(settings=Settings.from_env(), sts=_BrokenPort())
-    assert_error(invoke(post({"role": "reports-reader"})), 500, "InternalError")
+    for _ in range(2):  # not cached: every request tries again, and says why it failed
+        body = assert_error(invoke(post({"role": "reports-reader"})), 500, "InternalError")
+        assert "grants" not in json.dumps(body)  # the operator learns why, the caller does not
+    records = [record for record in caplog.records if record.getMessage() == "invalid policy file"]
+    assert len(records) == 2
+    for record in records:
+        assert record.levelno == logging.ERROR
+        assert record.policy_file == str(bad)
+        assert record.problems == [
+            {"path": "callers.billing-api.grants.3.role", "message": "unknown role alias 'mid-raeder'"}
+        ]
+
+
+def test_error_table_has_every_answer() -> None:
+    assert (NotFound().status, NotFound().code) == (404, "NotFound")
+    assert ERRORS["NotFound"] == 404
+
+
+def test_echoed_field_names_are_few_and_short(sts: StsStub) -> None:
+    names = {f"{letter * 500}{i}": 1 for i, letter in enumerate("abcdefghij")}
+    body = assert_error(invoke(post({"role": "reports-reader"} | names)), 400, "InvalidRequest")
+    message = body["Error"]["Message"]
+    assert len(message) < 3 * 64 + 100 and message.endswith("and 7 more.")
+    assert "a" * 64 in message and "a" * 65 not in message and "d" * 64 not in message
+    body = assert_error(invoke(get("reports-reader", {name: "1" for name in names})), 400, "InvalidRequest")
+    assert len(body["Error"]["Message"]) < 3 * 64 + 100
+    sts.assert_done()
 
 
 # -- the three formats on both routes --------------------------------------------------------

@@ -142,7 +142,48 @@ def test_role_arns() -> None:
         (
             BASE.replace("version: 1", "version: 1\ndefaults: {session_name: '{user}'}"),
             "defaults.session_name",
-            "unknown placeholder",
+            "placeholder {user} is not allowed",
+        ),
+        # A known name with a conversion, format spec, attribute or index would fail every vend.
+        *(
+            (
+                BASE.replace("version: 1", f"version: 1\ndefaults: {{session_name: 'x-{template}'}}"),
+                "defaults.session_name",
+                f"placeholder {template} is not allowed",
+            )
+            for template in ("{caller:d}", "{caller!x}", "{caller!r}", "{caller.attr}", "{caller[0]}", "{role:>70}")
+        ),
+        # IAM names are unique ignoring case (a user's also ignoring its path): one entity, two callers.
+        (
+            BASE + C2.format(arn="arn:aws:iam::123456789012:role/C1"),
+            "callers.c2.iam_principals.0",
+            "already belongs to caller 'c1'",
+        ),
+        (
+            BASE.replace("role/c1", "user/Alice") + C2.format(arn="arn:aws:iam::123456789012:user/dev/alice"),
+            "callers.c2.iam_principals.0",
+            "already belongs to caller 'c1'",
+        ),
+        # A caller that is itself a role the policy vends: its holders would act as that caller.
+        (
+            BASE.replace(
+                "[arn:aws:iam::123456789012:role/c1]",
+                '[arn:aws:iam::123456789012:role/c1, "arn:aws:iam::210987654321:role/team/x"]',
+            ),
+            "callers.c1.iam_principals.1",
+            "vended by this policy (roles.r2)",
+        ),
+        (
+            BASE.replace("role/c1", "role/R1"),  # r1 is created as "R1", in whatever account deploys it
+            "callers.c1.iam_principals.0",
+            "vended by this policy (roles.r1)",
+        ),
+        (
+            BASE.replace("{create: true}", "{create: true, role_name: Named}").replace(
+                "123456789012:role/c1", "999999999999:role/named"
+            ),
+            "callers.c1.iam_principals.0",
+            "vended by this policy (roles.r1)",
         ),
         (
             BASE.replace("version: 1", "version: 1\ndefaults: {session_name: '{caller'}"),

@@ -6,7 +6,17 @@ import pytest
 
 from credvend.domain.authorize import authorize, verified_principal_arn
 from credvend.domain.errors import AccessDenied, Unauthenticated
-from credvend_policy import PrincipalKey, parse_policy, principal_key
+from credvend.domain.vend import Home
+from credvend_policy import (
+    Arn,
+    PrincipalKey,
+    account_of,
+    is_identity_arn,
+    is_long_term_identity,
+    parse_arn,
+    parse_policy,
+    principal_key,
+)
 
 ACCT = "123456789012"
 
@@ -68,6 +78,7 @@ def test_session_and_role_match_the_caller(arn: str) -> None:
     [
         ("arn:aws:sts::999999999999:assumed-role/billing/s", "reader", "unknown_caller"),
         (f"arn:aws:sts::{ACCT}:assumed-role/billings/s", "reader", "unknown_caller"),
+        (f"arn:aws:sts::{ACCT}:assumed-role/Billing/s", "reader", "unknown_caller"),  # run time: exact match
         (f"arn:aws:iam::{ACCT}:user/other/alice", "reader", "unknown_caller"),
         (f"arn:aws:iam::{ACCT}:root", "reader", "unknown_caller"),
         (f"arn:aws:sts::{ACCT}:assumed-role/billing/s", "writer", "not_granted"),
@@ -94,3 +105,47 @@ def test_missing_or_malformed_identity_is_unauthenticated(value: object) -> None
 def test_verified_identity_passes() -> None:
     arn = f"arn:aws:sts::{ACCT}:assumed-role/billing/s"
     assert verified_principal_arn(arn) == arn
+
+
+# -- the one ARN parser: every partition, every caller of it ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "arn"),
+    [
+        (
+            f"arn:aws:lambda:eu-west-1:{ACCT}:function:credvend",
+            Arn("aws", "lambda", "eu-west-1", ACCT, "function:credvend"),
+        ),
+        (f"arn:aws-cn:iam::{ACCT}:role/x", Arn("aws-cn", "iam", "", ACCT, "role/x")),
+        (f"arn:aws-iso-b:sts::{ACCT}:assumed-role/r/s", Arn("aws-iso-b", "sts", "", ACCT, "assumed-role/r/s")),
+        ("arn:aws:iam::aws:policy/ReadOnlyAccess", None),  # no account
+        (f"arn:other:iam::{ACCT}:role/x", None),
+        (f"arn:aws:iam::{ACCT}:role/with space", None),
+        ("", None),
+    ],
+)
+def test_parse_arn(text: str, arn: Arn | None) -> None:
+    assert parse_arn(text) == arn
+    assert account_of(text) == (arn.account if arn else None)
+
+
+@pytest.mark.parametrize(
+    ("arn", "identity", "long_term"),
+    [
+        (f"arn:aws:iam::{ACCT}:user/ops/alice", True, True),
+        (f"arn:aws-us-gov:iam::{ACCT}:root", True, True),
+        (f"arn:aws-cn:sts::{ACCT}:assumed-role/fn/x", True, False),
+        (f"arn:aws:sts::{ACCT}:federated-user/bob", True, False),
+        (f"arn:aws:iam::{ACCT}:role/r", True, False),
+        (f"arn:aws:lambda:eu-west-1:{ACCT}:function:f", False, False),
+        ("arn:aws:iam::123:user/short-account", False, False),
+    ],
+)
+def test_identity_kinds(arn: str, identity: bool, long_term: bool) -> None:
+    assert (is_identity_arn(arn), is_long_term_identity(arn)) == (identity, long_term)
+
+
+def test_home_comes_from_any_partition() -> None:
+    assert Home.from_arn(f"arn:aws-cn:lambda:cn-north-1:{ACCT}:function:f") == Home("aws-cn", ACCT)
+    assert Home.from_arn("not an arn") is None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from credvend import handler as handler_module
-from credvend.settings import BUNDLED_POLICY_FILE, Settings
+from credvend.settings import BUNDLED_POLICY_FILE, CODE_ROOT, Settings
 
 
 def test_defaults_need_no_variables() -> None:
@@ -37,6 +37,15 @@ def test_variables_override() -> None:
         True,
         True,
     )
+
+
+def test_relative_policy_file_is_relative_to_the_code_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # Lambda's working directory is not promised to be the code root
+    assert Path(handler_module.__file__).resolve().parent.parent == CODE_ROOT
+    assert Settings.from_env({"CREDVEND_POLICY_FILE": "policy.json"}).policy_file == CODE_ROOT / "policy.json"
+    assert Settings.from_env({"CREDVEND_POLICY_FILE": "conf/p.yaml"}).policy_file == CODE_ROOT / "conf" / "p.yaml"
+    absolute = tmp_path / "p.yaml"
+    assert Settings.from_env({"CREDVEND_POLICY_FILE": str(absolute)}).policy_file == absolute
 
 
 def test_import_reads_nothing_and_builds_nothing(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -59,8 +59,10 @@ def test_client_uses_the_default_session_with_short_timeouts(monkeypatch: pytest
         monkeypatch.delenv(name, raising=False)
     client = BotoSts().client
     config = client.meta.config
-    assert (config.connect_timeout, config.read_timeout) == (2, 5)
-    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert (config.connect_timeout, config.read_timeout) == (1, 2)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 2}
+    # What the service's deadline check assumes one call may take at worst (backoff < 1 s).
+    assert BotoSts.max_call_seconds == 2 * (1 + 2) + 1
     assert client.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"  # regional, not global
 
 

@@ -28,12 +28,16 @@ from credvend.domain.formats import AssumedRole, Credentials
 
 STSClient = Any  # boto3's clients are generated at run time; no stubs are installed
 
-# API Gateway gives the integration 29 s. Worst case here: 3 attempts x (2 s connect +
-# 5 s read) + standard-mode backoff stays well inside it, and a healthy AssumeRole takes
-# tens of milliseconds.
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 5
-MAX_ATTEMPTS = 3
+# A healthy STS call takes tens of milliseconds. One call lasts at most MAX_CALL_SECONDS:
+# 2 attempts x (1 s connect + 2 s read) + one standard-mode backoff (under 1 s). A request
+# makes up to three calls, more than the function's timeout allows in the worst case, so
+# the service starts a call only while MAX_CALL_SECONDS remain before its deadline
+# (credvend.domain.vend; budget in infra/components/vending_function.py).
+CONNECT_TIMEOUT_SECONDS = 1
+READ_TIMEOUT_SECONDS = 2
+MAX_ATTEMPTS = 2
+MAX_BACKOFF_SECONDS = 1
+MAX_CALL_SECONDS = MAX_ATTEMPTS * (CONNECT_TIMEOUT_SECONDS + READ_TIMEOUT_SECONDS) + MAX_BACKOFF_SECONDS
 RETRY_AFTER_SECONDS = 1
 
 _THROTTLING_CODES = frozenset({"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"})
@@ -100,6 +104,8 @@ def _default_client() -> STSClient:
 
 class BotoSts:
     """The ``StsPort`` on boto3. ``client`` may be given (tests pass a stubbed one)."""
+
+    max_call_seconds: float = MAX_CALL_SECONDS
 
     def __init__(self, client: STSClient | None = None) -> None:
         silence_secret_logging()

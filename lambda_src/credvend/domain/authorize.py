@@ -3,16 +3,11 @@ verified request context (``requestContext.identity.userArn``), never from the b
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from credvend.domain.errors import AccessDenied, Unauthenticated
-from credvend_policy import Grant, Policy, PrincipalKey, RoleSpec, principal_key
-
-# Anything API Gateway puts in userArn for a SigV4 caller looks like this; a value that
-# does not (null, "", garbage) is no identity at all: fail closed with 401.
-_IDENTITY_ARN = re.compile(r"^arn:aws[a-z-]*:(?:iam|sts)::\d{12}:\S+$", re.ASCII)
+from credvend_policy import Grant, Policy, PrincipalKey, RoleSpec, is_identity_arn, principal_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +22,12 @@ class Authorization:
 
 
 def verified_principal_arn(user_arn: object) -> str:
-    """The caller's principal ARN from ``requestContext.identity.userArn``, or Unauthenticated."""
-    if not isinstance(user_arn, str) or not _IDENTITY_ARN.match(user_arn):
+    """The caller's principal ARN from ``requestContext.identity.userArn``, or Unauthenticated.
+
+    Anything API Gateway puts in userArn for a SigV4 caller is an IAM/STS identity ARN; a
+    value that is not (null, "", garbage) is no identity at all: fail closed with 401.
+    """
+    if not isinstance(user_arn, str) or not is_identity_arn(user_arn):
         raise Unauthenticated()
     return user_arn
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-STS_MIN_DURATION = 900
-STS_MAX_DURATION = 43200
-ROLE_CHAINING_LIMIT = 3600  # STS's cap when the source credentials are themselves a role session
+from credvend_policy import ROLE_CHAINING_LIMIT, STS_MIN_DURATION
+
 STS_REJECTED_RETRY = 3600  # the one retry after STS refuses a duration (every role allows 3600)
 
 

@@ -89,6 +89,15 @@ class UpstreamUnavailable(CredvendError):
     code = "UpstreamUnavailable"
     default_message = "STS did not answer in time."
 
+    def __init__(self, *, reason: str | None = None) -> None:
+        self.reason = reason  # for the audit log, e.g. "no_time_left": the call was never started
+        super().__init__()
+
+
+class NotFound(CredvendError):
+    code = "NotFound"
+    default_message = "No such route."
+
 
 class InternalError(CredvendError):
     code = "InternalError"
@@ -101,6 +110,7 @@ ERRORS: dict[str, int] = {
     InvalidDuration.code: 400,
     Unauthenticated.code: 401,
     AccessDenied.code: 403,
+    NotFound.code: 404,
     PayloadTooLarge.code: 413,
     Throttled.code: 429,
     UpstreamError.code: 502,

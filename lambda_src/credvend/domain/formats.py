@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from credvend.domain.clamp import LimitedBy
+from credvend_policy import account_of
 
 
 class Format(StrEnum):
@@ -68,10 +69,6 @@ def rfc3339(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def account_of(role_arn: str) -> str:
-    return role_arn.split(":")[4]
 
 
 def render(vended: Vended, fmt: Format, *, request_id: str) -> dict[str, Any]:

@@ -5,17 +5,26 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
 
-from credvend.domain.clamp import STS_MAX_DURATION
 from credvend.domain.errors import InvalidDuration, InvalidRequest, PayloadTooLarge
 from credvend.domain.formats import Format
+from credvend_policy import STS_MAX_DURATION
 
 MAX_BODY_BYTES = 8 * 1024
 _QUERY_FIELDS = frozenset({"duration_seconds", "format"})
+_NAMES_SHOWN = 3  # field names a message echoes back, each cut to _NAME_CHARS
+_NAME_CHARS = 64
+
+
+def _names(unverified_names: Iterable[str]) -> str:
+    """Names from the request for an error message: a few, each cut short."""
+    names = sorted(unverified_names)
+    shown = ", ".join(name[:_NAME_CHARS] for name in names[:_NAMES_SHOWN])
+    return shown + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
 
 
 class VendRequest(BaseModel):
@@ -43,7 +52,7 @@ def _validated(unverified: Mapping[str, Any]) -> VendRequest:
         fields = {str(error["loc"][0]) if error["loc"] else "" for error in exc.errors()}
         if fields == {"duration_seconds"}:
             raise InvalidDuration() from None
-        bad = ", ".join(sorted(field or "<body>" for field in fields))
+        bad = _names(field or "<body>" for field in fields)
         raise InvalidRequest(f"The request is not valid: check {bad}.") from None
 
 
@@ -74,12 +83,12 @@ def parse_path_and_query(
 ) -> VendRequest:
     """``GET /credentials/{role}?duration_seconds=&format=``: query strings become typed fields."""
     query = dict(unverified_query or {})
-    for name, values in (unverified_multi_query or {}).items():
-        if len(values) > 1:
-            raise InvalidRequest(f"The request is not valid: {name} given more than once.")
-    unknown = sorted(set(query) - _QUERY_FIELDS)
+    repeated = [name for name, values in (unverified_multi_query or {}).items() if len(values) > 1]
+    if repeated:
+        raise InvalidRequest(f"The request is not valid: {_names(repeated)} given more than once.")
+    unknown = set(query) - _QUERY_FIELDS
     if unknown:
-        raise InvalidRequest(f"The request is not valid: unknown query parameter(s) {', '.join(unknown)}.")
+        raise InvalidRequest(f"The request is not valid: unknown query parameter(s) {_names(unknown)}.")
     fields: dict[str, Any] = {"role": role}
     if "format" in query:
         fields["format"] = query["format"]

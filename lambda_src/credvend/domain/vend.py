@@ -3,33 +3,33 @@
 ``VendService`` holds the state of one container (cold start to shutdown): the policy,
 the caller index, what the function learned about its own identity (account, partition,
 role chaining) and the lower caps STS taught it. STS is an injected port, so tests pass
-fakes or stubs. Nothing here calls STS for a request that is denied or invalid.
+fakes or stubs. Nothing here calls STS for a request that is denied or invalid, nor
+starts an STS call that could not finish before the request's deadline.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from credvend.domain.authorize import Authorization, authorize
-from credvend.domain.clamp import ROLE_CHAINING_LIMIT, STS_REJECTED_RETRY, Clamp, clamp_duration
-from credvend.domain.errors import DurationRejected, UpstreamError
+from credvend.domain.clamp import STS_REJECTED_RETRY, Clamp, clamp_duration
+from credvend.domain.errors import DurationRejected, UpstreamError, UpstreamUnavailable
 from credvend.domain.formats import AssumedRole, GrantRecord, Vended
 from credvend.domain.naming import name_session
 from credvend.domain.requests import VendRequest
-from credvend_policy import Policy
-
-# Long-term keys (an IAM user, or the account root) are the only source of credentials
-# whose AssumeRole is not role chaining; anything else (assumed-role, federated...) is capped.
-_LONG_TERM_IDENTITY = re.compile(r"^arn:[\w-]+:iam::\d{12}:(?:root|user/.+)$", re.ASCII)
-_ARN_HOME = re.compile(r"^arn:(?P<partition>[\w-]+):[\w-]+:[\w-]*:(?P<account>\d{12}):", re.ASCII)
+from credvend_policy import ROLE_CHAINING_LIMIT, Policy, is_long_term_identity, parse_arn
 
 
 class StsPort(Protocol):
     """What the service needs from STS. Implementations raise ``credvend.domain.errors``."""
+
+    @property
+    def max_call_seconds(self) -> float:
+        """The longest one call can take, retries included (the service's deadline check)."""
+        ...
 
     def assume_role(
         self,
@@ -54,8 +54,8 @@ class Home:
 
     @classmethod
     def from_arn(cls, arn: str | None) -> Home | None:
-        match = _ARN_HOME.match(arn or "")
-        return cls(match["partition"], match["account"]) if match else None
+        parsed = parse_arn(arn or "")
+        return cls(parsed.partition, parsed.account) if parsed else None
 
 
 @dataclass(slots=True)
@@ -99,46 +99,64 @@ class VendService:
         if self._home is None:
             self._home = Home.from_arn(function_arn)
 
-    def _probe_own_identity(self) -> None:
-        """One GetCallerIdentity per container: who are we, and is AssumeRole role chaining?"""
+    def _probe_own_identity(self, deadline: float | None) -> None:
+        """One GetCallerIdentity per container: who are we, and is AssumeRole role chaining?
+
+        Long-term keys (an IAM user, or the account root) are the only source of credentials
+        whose AssumeRole is not role chaining; anything else (assumed-role...) is capped.
+        """
+        self._before_sts_call(deadline)
         arn = self._sts.caller_identity_arn()
-        self._role_chaining = _LONG_TERM_IDENTITY.match(arn) is None
+        self._role_chaining = not is_long_term_identity(arn)
         if self._home is None:
             self._home = Home.from_arn(arn)
 
-    def _home_for(self) -> Home:
+    def _before_sts_call(self, deadline: float | None) -> None:
+        """Start an STS call only if it can finish before ``deadline``: past it, Lambda would
+        cut the request off (a timeout, no answer); before it, the caller gets a 503."""
+        if deadline is not None and deadline - self._clock() < self._sts.max_call_seconds:
+            raise UpstreamUnavailable(reason="no_time_left")
+
+    def _home_for(self, deadline: float | None) -> Home:
         if self._home is None:
-            self._probe_own_identity()
+            self._probe_own_identity(deadline)
         if self._home is None:  # pragma: no cover - STS always answers with an ARN
             raise UpstreamError(upstream_code="UnparsableCallerIdentity")
         return self._home
 
-    def _role_chaining_for(self, *, requested: int, auth: Authorization, remembered: int | None) -> bool:
+    def _role_chaining_for(
+        self, *, requested: int, auth: Authorization, remembered: int | None, deadline: float | None
+    ) -> bool:
         # The chaining cap (3600) changes the answer only when the request is above 3600
         # and nothing else already holds it below 3600; otherwise skip the STS round trip.
         bound = min(requested, auth.grant.max_duration_seconds, auth.role.max_session_duration)
         if remembered is not None:
             bound = min(bound, remembered)
         if self._role_chaining is None and requested > ROLE_CHAINING_LIMIT and bound >= ROLE_CHAINING_LIMIT:
-            self._probe_own_identity()
+            self._probe_own_identity(deadline)
         return bool(self._role_chaining)
 
-    def role_arn(self, alias: str) -> str:
+    def role_arn(self, alias: str, *, deadline: float | None = None) -> str:
         role = self.policy.roles[alias]
         if role.arn is not None:
             return role.arn
-        home = self._home_for()
+        home = self._home_for(deadline)
         return role.arn_in(alias=alias, partition=home.partition, account=home.account)
 
     # -- the request --------------------------------------------------------------------
-    def vend(self, request: VendRequest, *, principal_arn: str, decision: Decision) -> Vended:
+    def vend(
+        self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
+    ) -> Vended:
+        """Authorize, clamp, name and assume. ``time_left``: seconds by which every STS call
+        must have finished (None: no deadline)."""
+        deadline = None if time_left is None else self._clock() + time_left
         decision.principal_arn = principal_arn
         decision.role = request.role
         auth = authorize(self.policy, self._callers, principal_arn=principal_arn, alias=request.role)
         decision.caller = auth.caller
         requested = request.duration_seconds or self.policy.defaults.duration_seconds
         decision.requested_duration = requested
-        role_arn = decision.role_arn = self.role_arn(auth.alias)
+        role_arn = decision.role_arn = self.role_arn(auth.alias, deadline=deadline)
         naming = name_session(
             self.policy.defaults.session_name, caller=auth.caller, role=auth.alias, request_id=decision.request_id
         )
@@ -146,11 +164,12 @@ class VendService:
         decision.source_identity = naming.source_identity
 
         remembered = self._rejected_caps.get(auth.alias)
-        chaining = self._role_chaining_for(requested=requested, auth=auth, remembered=remembered)
+        chaining = self._role_chaining_for(requested=requested, auth=auth, remembered=remembered, deadline=deadline)
         decision.role_chaining = self._role_chaining
         clamp = self._clamp(auth, requested, chaining=chaining, remembered=remembered, decision=decision)
 
         def assume(duration: int) -> AssumedRole:
+            self._before_sts_call(deadline)
             decision.sts_attempts += 1
             started = self._clock()
             try:
