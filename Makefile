@@ -9,7 +9,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 CDK := node_modules/.bin/cdk
+# ARCH: what LocalStack runs here (tests, demo); SYNTH_ARCH: the app's default on AWS (Graviton).
 ARCH ?= x86_64
+SYNTH_ARCH ?= arm64
 PYTEST_ARGS ?=
 # Node 20 is what this machine has; jsii would print an end-of-life banner on every synth.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -32,9 +34,9 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-.cache/wheels/$(ARCH)/.downloaded: lambda_src/requirements.txt $(VENV)/.installed
-	@echo "==> function wheels for $(ARCH)"
-	$(PY) -m infra.bundling --download-only --arch $(ARCH)
+.cache/wheels/%/.downloaded: lambda_src/requirements.txt $(VENV)/.installed
+	@echo "==> function wheels for $*"
+	$(PY) -m infra.bundling --download-only --arch $*
 	@touch $@
 
 install: $(VENV)/.installed node_modules/.installed .cache/wheels/$(ARCH)/.downloaded ## install venv, CDK CLI, function wheels
@@ -53,8 +55,8 @@ test: install ## everything: lint, unit, infra, LocalStack plugin and end-to-end
 e2e: install ## only the tests that run on LocalStack
 	$(PY) -m pytest -m "localstack or e2e" $(PYTEST_ARGS)
 
-synth: $(VENV)/.installed node_modules/.installed .cache/wheels/$(ARCH)/.downloaded ## cdk synth (offline, no AWS call)
-	$(CDK) synth -c architecture=$(ARCH) --quiet
+synth: $(VENV)/.installed node_modules/.installed .cache/wheels/$(SYNTH_ARCH)/.downloaded ## cdk synth of what `cdk deploy` deploys (no AWS call)
+	$(CDK) synth -c architecture=$(SYNTH_ARCH) --quiet
 	@echo "cloud assembly in cdk.out/"
 
 demo: install ## the guided tour on LocalStack, no AWS account
