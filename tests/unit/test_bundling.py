@@ -100,8 +100,8 @@ def test_asset_runs_on_its_own(bundle: Path, tmp_path: Path) -> None:
 LAZY_CHECK = r"""
 import importlib, json, sys
 from credvend.handler import handler, runtime
-runtime().service  # the policy, loaded and validated as on the first request
-loaded = sorted(m for m in ("yaml", "asyncio", "aws_lambda_powertools.event_handler.appsync",
+runtime().service._sts.client  # the policy and the STS client, built as on the first request
+loaded = sorted(m for m in ("yaml", "asyncio", "boto3", "s3transfer", "aws_lambda_powertools.event_handler.appsync",
                             "aws_lambda_powertools.utilities.data_classes.kinesis_firehose_event") if m in sys.modules)
 exported = {}
 for name in ("aws_lambda_powertools.event_handler", "aws_lambda_powertools.utilities.data_classes"):
@@ -128,7 +128,8 @@ def test_lazy_inits_load_less_and_export_the_same(bundle: Path, tmp_path: Path) 
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report == {
-        "loaded": [],  # no YAML parser, no AppSync/asyncio, no unused event classes at cold start
+        # no YAML parser, no boto3 layer over botocore, no AppSync/asyncio, no unused event classes
+        "loaded": [],
         "exported": {"aws_lambda_powertools.event_handler": True, "aws_lambda_powertools.utilities.data_classes": True},
         "event_source_is_function": True,
     }

@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from credvend import handler as handler_module
 from credvend.adapters.sts import BotoSts
@@ -616,3 +618,30 @@ def test_get_route_clamps_the_same(sts: StsStub) -> None:
     status, _, body = invoke(get("long-reader", {"duration_seconds": "43200"}))
     assert status == 200
     assert body["Grant"]["LimitedBy"] == ["role_chaining"]
+
+
+def _as_powertools_reads(deserializer: Any, text: str) -> Any:
+    """LambdaPowertoolsFormatter._extract_log_message: JSON if the deserializer can read it, else the text."""
+    try:
+        return deserializer(text)
+    except ValueError:  # JSONDecodeError is one
+        return text
+
+
+JSONISH = ['{"a": 1}', " [1]", "12", "-1.5", "true", "null", "NaN", ' "x"', "\u00a0{}", "credential vend decision"]
+
+
+@given(st.text(max_size=40) | st.sampled_from(JSONISH))
+def test_log_messages_are_read_as_powertools_reads_them(text: str) -> None:
+    ours, theirs = _as_powertools_reads(handler_module._log_message, text), _as_powertools_reads(json.loads, text)
+    assert repr(ours) == repr(theirs)  # repr: NaN is not equal to itself
+
+
+@pytest.mark.filterwarnings("ignore:POWERTOOLS_DEV environment variable is enabled")
+@pytest.mark.parametrize("dev", ["false", "true"])
+def test_log_lines_are_serialized_as_powertools_would(monkeypatch: pytest.MonkeyPatch, dev: str) -> None:
+    from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+
+    monkeypatch.setenv("POWERTOOLS_DEV", dev)
+    line = {"message": "credential vend décision", "limited_by": ["caller_grant"], "at": object(), "n": None, "f": 1.5}
+    assert handler_module._log_line_serializer()(line) == LambdaPowertoolsFormatter().serialize(line)  # type: ignore[arg-type]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from moto import mock_aws
 
 from credvend.adapters import sts as sts_module
 from credvend.adapters.sts import BotoSts, translate_client_error
@@ -50,7 +52,7 @@ def test_translate_client_error(response: dict[str, Any], expected: type[Excepti
         assert error.status == 429 and error.retry_after_seconds >= 1
 
 
-def test_client_uses_the_default_session_with_short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_client_has_short_timeouts_and_the_regional_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -64,6 +66,50 @@ def test_client_uses_the_default_session_with_short_timeouts(monkeypatch: pytest
     # What the service's deadline check assumes one call may take at worst (backoff < 1 s).
     assert BotoSts.max_call_seconds == 2 * (1 + 2) + 1
     assert client.meta.endpoint_url == "https://sts.eu-central-1.amazonaws.com"  # regional, not global
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-11-23T16:35:57Z", datetime(2026, 11, 23, 16, 35, 57, tzinfo=UTC)),  # what STS sends
+        ("2026-11-23T16:35:57.413000Z", datetime(2026, 11, 23, 16, 35, 57, 413000, tzinfo=UTC)),
+        ("2026-11-23T17:35:57+01:00", datetime(2026, 11, 23, 16, 35, 57, tzinfo=UTC)),
+        ("Mon, 23 Nov 2026 16:35:57 GMT", datetime(2026, 11, 23, 16, 35, 57, tzinfo=UTC)),  # botocore's way
+        (1795451757, datetime(2026, 11, 23, 16, 35, 57, tzinfo=UTC)),
+    ],
+)
+def test_timestamps_parse_as_botocore_would(text: Any, expected: datetime) -> None:
+    from botocore.utils import parse_timestamp as botocore_parse_timestamp
+
+    parsed = sts_module.parse_timestamp(text)
+    assert parsed == expected == botocore_parse_timestamp(text)
+    assert parsed.utcoffset() is not None
+
+
+def test_client_reads_expiration_as_an_aware_datetime(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-central-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS"):
+        monkeypatch.delenv(name, raising=False)
+    with mock_aws():
+        assumed = BotoSts().assume_role(
+            role_arn="arn:aws:iam::123456789012:role/ReportsReader",
+            session_name="billing-api",
+            source_identity="billing-api",
+            duration_seconds=900,
+            tags=[("credvend:caller", "billing-api")],
+            external_id=None,
+        )
+    assert assumed.credentials.expiration.utcoffset() is not None
+
+
+def test_session_loads_sts_without_listing_every_service(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    loader = sts_module._sts_session().get_component("data_loader")
+    assert loader.list_available_services("service-2") == ["sts"]
+    assert str(tmp_path) in loader.search_paths  # AWS_DATA_PATH still applies, as in botocore's own loader
+    assert loader.load_service_model("sts", "service-2")["metadata"]["serviceId"] == "STS"
 
 
 def test_endpoint_override_is_botocore_s(monkeypatch: pytest.MonkeyPatch) -> None:

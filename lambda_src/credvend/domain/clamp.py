@@ -20,6 +20,9 @@ class LimitedBy(StrEnum):
     STS_REJECTED = "sts_rejected"
 
 
+_TABLE_ORDER = {reason: index for index, reason in enumerate(LimitedBy)}
+
+
 @dataclass(frozen=True, slots=True)
 class Clamp:
     requested: int
@@ -54,5 +57,5 @@ def clamp_duration(
     limited_by = [reason for reason, cap in caps if cap == granted < requested]
     if requested < STS_MIN_DURATION:
         limited_by.append(LimitedBy.STS_MINIMUM)
-    order = list(LimitedBy)
-    return Clamp(requested=requested, granted=granted, limited_by=tuple(sorted(limited_by, key=order.index)))
+    limited_by.sort(key=_TABLE_ORDER.__getitem__)
+    return Clamp(requested=requested, granted=granted, limited_by=tuple(limited_by))

@@ -92,6 +92,7 @@ class VendService:
         self._home: Home | None = None
         self._role_chaining: bool | None = None
         self._rejected_caps: dict[str, int] = {}  # alias -> cap STS enforced below the declared one
+        self._role_arns: dict[str, str] = {}  # alias -> ARN, once known (the home never changes)
 
     # -- what the container learns about itself --------------------------------------
     def learn_home(self, function_arn: str | None) -> None:
@@ -137,11 +138,15 @@ class VendService:
         return bool(self._role_chaining)
 
     def role_arn(self, alias: str, *, deadline: float | None = None) -> str:
+        known = self._role_arns.get(alias)
+        if known is not None:
+            return known
         role = self.policy.roles[alias]
         if role.arn is not None:
             return role.arn
         home = self._home_for(deadline)
-        return role.arn_in(alias=alias, partition=home.partition, account=home.account)
+        arn = self._role_arns[alias] = role.arn_in(alias=alias, partition=home.partition, account=home.account)
+        return arn
 
     # -- the request --------------------------------------------------------------------
     def vend(
