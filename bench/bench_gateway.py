@@ -44,8 +44,8 @@ from botocore.credentials import Credentials  # noqa: E402
 
 from tests.e2e.deploy import REGION, deploy  # noqa: E402
 from tests.e2e.identities import ACCOUNT, admin_client, create_user  # noqa: E402
-from tests.e2e.sigv4 import signed_request  # noqa: E402
 from tests.localstack import launcher  # noqa: E402
+from tests.localstack.sigv4 import signed_request  # noqa: E402
 
 INSTANCE = "bench-gateway"  # not "dev"/"dev6"/"bench": those belong to others
 POLICY_FILE = REPO_ROOT / "tests" / "e2e" / "policy.e2e.yaml"

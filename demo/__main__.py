@@ -18,8 +18,8 @@ import botocore.exceptions
 
 from tests.e2e import deploy as cdk_deploy
 from tests.e2e.identities import ACCOUNT, admin_client, client_with, create_role_session
-from tests.e2e.sigv4 import signed_request
 from tests.localstack import launcher
+from tests.localstack.sigv4 import signed_request
 
 DEMO_POLICY = Path(__file__).with_name("policy.yaml")
 WORKDIR = cdk_deploy.REPO_ROOT / ".cache" / "demo"

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from botocore.credentials import Credentials
 
-from tests.e2e.sigv4 import signed_request
+from tests.localstack.sigv4 import signed_request
 
 pytestmark = pytest.mark.e2e
 

@@ -26,8 +26,8 @@ from botocore.exceptions import ClientError
 
 from credvend_policy import load_policy, source_identity_for
 from tests.e2e.identities import ACCOUNT, admin_client, client_with
-from tests.e2e.sigv4 import signed_request
 from tests.e2e.sts_journal import StsJournal
+from tests.localstack.sigv4 import signed_request
 
 pytestmark = pytest.mark.e2e
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.identities import client_with
-from tests.e2e.sigv4 import signed_request
+from tests.localstack.sigv4 import signed_request
 
 pytestmark = pytest.mark.e2e
 TWELVE_HOURS = 43200

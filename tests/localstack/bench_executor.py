@@ -18,7 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `
 from botocore.credentials import Credentials
 
 from tests.localstack import launcher
-from tests.localstack.support import client, create_function, invoke, signed_request, unique
+from tests.localstack.sigv4 import signed_request
+from tests.localstack.support import client, create_function, invoke, unique
 
 
 def timed(action):
@@ -88,7 +89,7 @@ def main() -> None:
         url, credentials = make_api(ls, function), user_credentials(ls)
         gateway = []
         for _ in range(args.warm + 1):
-            response, seconds = timed(lambda: signed_request("GET", url, credentials, ls.region))
+            response, seconds = timed(lambda: signed_request("GET", url, credentials, region=ls.region))
             assert response.status_code == 200, response.text
             gateway.append(seconds)
         print(f"API GW (IAM) -> Lambda, warm median: {ms(statistics.median(gateway[1:]))}")

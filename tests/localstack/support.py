@@ -5,13 +5,8 @@ import json
 import time
 import uuid
 import zipfile
-from unittest import mock
 
 import boto3
-import botocore.auth
-import requests
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 # The test function (not credvend's): who it runs as, who called it through the gateway,
@@ -93,17 +88,3 @@ def invoke(localstack, name: str, event: dict | None = None) -> tuple[dict, str 
 
 # --- SigV4 over plain HTTP, as a caller of an execute-api URL would sign ----------------------
 
-
-def signed_request(
-    method: str, url: str, credentials: Credentials, region: str, body: bytes | None = None, at=None, headers=None
-):
-    """Send `method url` signed with SigV4 for execute-api. `at`: a datetime to sign with."""
-    request = AWSRequest(method=method, url=url, data=body, headers=headers or {})
-    signer = SigV4Auth(credentials, "execute-api", region)
-    if at is None:
-        signer.add_auth(request)
-    else:
-        with mock.patch.object(botocore.auth, "get_current_datetime", return_value=at):
-            signer.add_auth(request)
-    prepared = request.prepare()
-    return requests.request(method, prepared.url, headers=dict(prepared.headers), data=body, timeout=30)

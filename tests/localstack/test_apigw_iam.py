@@ -13,7 +13,8 @@ import requests
 from botocore.credentials import Credentials
 
 from tests.localstack.fixtures import localstack  # noqa: F401 (session fixture)
-from tests.localstack.support import client, create_function, signed_request, unique
+from tests.localstack.sigv4 import signed_request
+from tests.localstack.support import client, create_function, unique
 
 pytestmark = pytest.mark.localstack
 
@@ -119,34 +120,34 @@ def test_unsigned_request_is_refused(api):
 
 def test_wrong_secret_is_refused(localstack, api, identities):  # noqa: F811
     wrong = Credentials(identities.user.access_key, "not-the-secret")
-    response = signed_request("GET", api.url, wrong, localstack.region)
+    response = signed_request("GET", api.url, wrong, region=localstack.region)
     assert response.status_code == 403
     assert message(response).startswith(MISMATCH)
 
 
 def test_bogus_session_token_is_refused(localstack, api, identities):  # noqa: F811
     bogus = Credentials(identities.session.access_key, identities.session.secret_key, "bogus-token")
-    response = signed_request("GET", api.url, bogus, localstack.region)
+    response = signed_request("GET", api.url, bogus, region=localstack.region)
     assert response.status_code == 403
     assert message(response) == "The security token included in the request is invalid."
 
 
 def test_unknown_access_key_is_refused(localstack, api):  # noqa: F811
-    response = signed_request("GET", api.url, Credentials("test", "test"), localstack.region)
+    response = signed_request("GET", api.url, Credentials("test", "test"), region=localstack.region)
     assert response.status_code == 403
     assert message(response) == "The security token included in the request is invalid."
 
 
 def test_expired_signature_is_refused(localstack, api, identities):  # noqa: F811
     ten_minutes_ago = datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=10)
-    response = signed_request("GET", api.url, identities.user, localstack.region, at=ten_minutes_ago)
+    response = signed_request("GET", api.url, identities.user, region=localstack.region, at=ten_minutes_ago)
     assert response.status_code == 403
     assert message(response).startswith("Signature expired: ")
 
 
 def test_tampered_request_is_refused(localstack, api, identities):  # noqa: F811
     # Signed for one query, sent with another: the signature covers the query string.
-    good = signed_request("GET", f"{api.url}?duration=900", identities.user, localstack.region)
+    good = signed_request("GET", f"{api.url}?duration=900", identities.user, region=localstack.region)
     assert good.status_code == 200
     headers = {k: v for k, v in good.request.headers.items()}
     response = requests.get(f"{api.url}?duration=43200", headers=headers, timeout=30)
@@ -155,7 +156,7 @@ def test_tampered_request_is_refused(localstack, api, identities):  # noqa: F811
 
 
 def test_wrong_region_in_scope_is_refused(api, identities):
-    response = signed_request("GET", api.url, identities.user, "eu-west-1")
+    response = signed_request("GET", api.url, identities.user, region="eu-west-1")
     assert response.status_code == 403
 
 
@@ -168,7 +169,7 @@ def event_identity(response: requests.Response) -> dict:
 
 
 def test_iam_user_reaches_the_function_with_its_identity(localstack, api, identities):  # noqa: F811
-    identity = event_identity(signed_request("GET", f"{api.url}?b=2&a=1", identities.user, localstack.region))
+    identity = event_identity(signed_request("GET", f"{api.url}?b=2&a=1", identities.user, region=localstack.region))
     assert identity["userArn"] == identities.user_arn
     assert identity["caller"] == identity["user"] == identities.user_id
     assert identity["accountId"] == ACCOUNT
@@ -177,9 +178,7 @@ def test_iam_user_reaches_the_function_with_its_identity(localstack, api, identi
 
 def test_role_session_reaches_the_function_with_its_identity(localstack, api, identities):  # noqa: F811
     body = json.dumps({"role": "reports-reader"}).encode()
-    response = signed_request(
-        "POST", api.url, identities.session, localstack.region, body=body, headers={"Content-Type": "application/json"}
-    )
+    response = signed_request("POST", api.url, identities.session, region=localstack.region, body=body)
     identity = event_identity(response)
     role_name = identities.session_arn.split("/")[1]
     assert identity["userArn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{role_name}/{identities.session_name}"
@@ -193,13 +192,13 @@ def test_encoded_path_and_repeated_query_keys_verify(localstack, api, identities
     # The client signs the path as sent (percent-encoded, then encoded again by SigV4 for
     # non-S3 services) and the raw query, sorted; the verifier must canonicalize the same way.
     url = api.url.replace("/whoami", "/items/a%20b%3Ac") + "?x=2&x=1&empty=&sp=a%20b"
-    identity = event_identity(signed_request("GET", url, identities.user, localstack.region))
+    identity = event_identity(signed_request("GET", url, identities.user, region=localstack.region))
     assert identity["userArn"] == identities.user_arn
 
 
 def test_legacy_url_form_is_verified_too(localstack, api, identities):  # noqa: F811
     assert requests.get(api.legacy_url, timeout=30).status_code == 403
-    identity = event_identity(signed_request("GET", api.legacy_url, identities.user, localstack.region))
+    identity = event_identity(signed_request("GET", api.legacy_url, identities.user, region=localstack.region))
     assert identity["userArn"] == identities.user_arn
 
 
