@@ -46,6 +46,7 @@ from tests.e2e.deploy import REGION, deploy  # noqa: E402
 from tests.e2e.identities import ACCOUNT, admin_client, create_user  # noqa: E402
 from tests.localstack import launcher  # noqa: E402
 from tests.localstack.sigv4 import signed_request  # noqa: E402
+from tests.localstack.support import add_proxy_method  # noqa: E402
 
 INSTANCE = "bench-gateway"  # not "dev"/"dev6"/"bench": those belong to others
 POLICY_FILE = REPO_ROOT / "tests" / "e2e" / "policy.e2e.yaml"
@@ -126,15 +127,14 @@ class BareApi:
         _wait_updated(self.lam, self.name)
         api_id = apigw.create_rest_api(name=f"bench-bare-{suffix}")["id"]
         root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
-        resource = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="credentials")["id"]
-        apigw.put_method(restApiId=api_id, resourceId=resource, httpMethod="POST", authorizationType="AWS_IAM")
-        apigw.put_integration(
-            restApiId=api_id,
-            resourceId=resource,
-            httpMethod="POST",
-            type="AWS_PROXY",
-            integrationHttpMethod="POST",
-            uri=f"arn:aws:apigateway:{REGION}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+        add_proxy_method(
+            apigw,
+            api_id=api_id,
+            parent_id=root,
+            path="credentials",
+            http_method="POST",
+            function_arn=function_arn,
+            region=REGION,
         )
         self.lam.add_permission(
             FunctionName=self.name,

@@ -19,7 +19,7 @@ from botocore.credentials import Credentials
 
 from tests.localstack import launcher
 from tests.localstack.sigv4 import signed_request
-from tests.localstack.support import client, create_function, invoke, unique
+from tests.localstack.support import add_proxy_method, client, create_function, invoke, unique
 
 
 def timed(action):
@@ -38,15 +38,14 @@ def make_api(ls, function: str) -> str:
     function_arn = client(ls, "lambda").get_function(FunctionName=function)["Configuration"]["FunctionArn"]
     api_id = apigw.create_rest_api(name=unique("bench"))["id"]
     root = apigw.get_resources(restApiId=api_id)["items"][0]["id"]
-    resource = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="bench")["id"]
-    apigw.put_method(restApiId=api_id, resourceId=resource, httpMethod="GET", authorizationType="AWS_IAM")
-    apigw.put_integration(
-        restApiId=api_id,
-        resourceId=resource,
-        httpMethod="GET",
-        type="AWS_PROXY",
-        integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:{ls.region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+    add_proxy_method(
+        apigw,
+        api_id=api_id,
+        parent_id=root,
+        path="bench",
+        http_method="GET",
+        function_arn=function_arn,
+        region=ls.region,
     )
     apigw.create_deployment(restApiId=api_id, stageName="bench")
     return f"{ls.endpoint}/_aws/execute-api/{api_id}/bench/bench"

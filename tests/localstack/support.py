@@ -88,3 +88,27 @@ def invoke(localstack, name: str, event: dict | None = None) -> tuple[dict, str 
 
 # --- SigV4 over plain HTTP, as a caller of an execute-api URL would sign ----------------------
 
+
+def add_proxy_method(
+    apigw,
+    *,
+    api_id: str,
+    parent_id: str,
+    path: str,
+    function_arn: str,
+    region: str,
+    http_method: str = "ANY",
+    authorization: str = "AWS_IAM",
+) -> str:
+    """A resource ``path`` under ``parent_id`` with one Lambda proxy method; returns its id."""
+    resource = apigw.create_resource(restApiId=api_id, parentId=parent_id, pathPart=path)["id"]
+    apigw.put_method(restApiId=api_id, resourceId=resource, httpMethod=http_method, authorizationType=authorization)
+    apigw.put_integration(
+        restApiId=api_id,
+        resourceId=resource,
+        httpMethod=http_method,
+        type="AWS_PROXY",
+        integrationHttpMethod="POST",
+        uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+    )
+    return resource

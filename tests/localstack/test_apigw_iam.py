@@ -14,7 +14,7 @@ from botocore.credentials import Credentials
 
 from tests.localstack.fixtures import localstack  # noqa: F401 (session fixture)
 from tests.localstack.sigv4 import signed_request
-from tests.localstack.support import client, create_function, unique
+from tests.localstack.support import add_proxy_method, client, create_function, unique
 
 pytestmark = pytest.mark.localstack
 
@@ -41,21 +41,6 @@ class Identities:
     session_name: str
 
 
-def add_method(
-    apigw, api_id: str, parent_id: str, path: str, authorization: str, function_arn: str, region: str
-) -> None:
-    resource = apigw.create_resource(restApiId=api_id, parentId=parent_id, pathPart=path)["id"]
-    apigw.put_method(restApiId=api_id, resourceId=resource, httpMethod="ANY", authorizationType=authorization)
-    apigw.put_integration(
-        restApiId=api_id,
-        resourceId=resource,
-        httpMethod="ANY",
-        type="AWS_PROXY",
-        integrationHttpMethod="POST",
-        uri=f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
-    )
-
-
 @pytest.fixture(scope="module")
 def api(localstack) -> Api:  # noqa: F811
     function = create_function(localstack)
@@ -63,10 +48,34 @@ def api(localstack) -> Api:  # noqa: F811
     apigw = client(localstack, "apigateway")
     api_id = apigw.create_rest_api(name=unique("iam-api"))["id"]
     root = next(r["id"] for r in apigw.get_resources(restApiId=api_id)["items"] if r["path"] == "/")
-    add_method(apigw, api_id, root, "whoami", "AWS_IAM", function_arn, localstack.region)
-    add_method(apigw, api_id, root, "open", "NONE", function_arn, localstack.region)
+    add_proxy_method(
+        apigw,
+        api_id=api_id,
+        parent_id=root,
+        path="whoami",
+        authorization="AWS_IAM",
+        function_arn=function_arn,
+        region=localstack.region,
+    )
+    add_proxy_method(
+        apigw,
+        api_id=api_id,
+        parent_id=root,
+        path="open",
+        authorization="NONE",
+        function_arn=function_arn,
+        region=localstack.region,
+    )
     items = apigw.create_resource(restApiId=api_id, parentId=root, pathPart="items")["id"]
-    add_method(apigw, api_id, items, "{id}", "AWS_IAM", function_arn, localstack.region)
+    add_proxy_method(
+        apigw,
+        api_id=api_id,
+        parent_id=items,
+        path="{id}",
+        authorization="AWS_IAM",
+        function_arn=function_arn,
+        region=localstack.region,
+    )
     apigw.create_deployment(restApiId=api_id, stageName="test")
     client(localstack, "lambda").add_permission(
         FunctionName=function, StatementId="apigw", Action="lambda:InvokeFunction", Principal="apigateway.amazonaws.com"
