@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # The first Python 3.13 that actually runs (a pyenv shim may exist without a 3.13 selected).
-PYTHON313 ?= $(shell for p in python3.13 /root/.pyenv/versions/3.13.0/bin/python3.13; do \
+PYTHON313 ?= $(shell for p in python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13.*/bin/python3.13); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 13)' 2>/dev/null && { command -v "$$p"; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -13,6 +13,8 @@ CDK := node_modules/.bin/cdk
 ARCH ?= x86_64
 SYNTH_ARCH ?= arm64
 PYTEST_ARGS ?=
+# LocalStack's own venv (tests/localstack/launcher.py) is built with the same Python.
+export CREDVEND_LS_PYTHON ?= $(PYTHON313)
 # Node 20 is what this machine has; jsii would print an end-of-life banner on every synth.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
@@ -26,7 +28,7 @@ $(VENV)/.installed: requirements/lock.txt pyproject.toml
 	@echo "==> project venv ($(PYTHON313))"
 	@test -x $(PY) || $(PYTHON313) -m venv $(VENV)
 	$(PIP) install -r requirements/lock.txt
-	$(PIP) install --no-deps -e .
+	$(PIP) install --no-deps --no-build-isolation -e .
 	@touch $@
 
 node_modules/.installed: package.json package-lock.json

@@ -19,6 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CDK_CLI = REPO_ROOT / "node_modules" / ".bin" / "cdk"
 LOCALSTACK_ACCOUNT = "000000000000"
 REGION = "us-east-1"
+CDK_TIMEOUT_SECONDS = 600  # bootstrap and deploy take ~15 s each here; a hang must fail, not stall
 # The stack's ApiUrl output names AWS's host; LocalStack serves the same API under this path.
 _STAGE_URL = re.compile(r"^https://(?P<api_id>[a-z0-9]+)\.execute-api\.[^/]+/(?P<stage>[^/]+)/?$")
 
@@ -42,6 +43,7 @@ def admin_environment(endpoint: str) -> dict[str, str]:
         AWS_DEFAULT_REGION=REGION,
         CDK_DEFAULT_ACCOUNT=LOCALSTACK_ACCOUNT,
         CDK_DEFAULT_REGION=REGION,
+        CDK_DISABLE_VERSION_CHECK="1",  # the pinned CLI; no look-up of newer releases
     )
     return env
 
@@ -58,7 +60,13 @@ def _cdk(args: list[str], *, env: dict[str, str], log: Path, echo: bool) -> None
         sink.write(f"\n$ cdk {' '.join(args)}\n")
         sink.flush()
         proc = subprocess.run(
-            [str(CDK_CLI), *args], cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False
+            [str(CDK_CLI), *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=CDK_TIMEOUT_SECONDS,
         )
     if proc.returncode != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-40:])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from botocore.credentials import Credentials
 
 pytestmark = pytest.mark.e2e
 CREDVEND = str(Path(sys.executable).with_name("credvend"))
-AWS_CLI = shutil.which("aws", path=str(Path(sys.executable).parent))
+AWS_CLI = str(Path(sys.executable).with_name("aws"))  # awscli is in requirements/lock.txt
 REPORTS_READER = "arn:aws:sts::000000000000:assumed-role/ReportsReader/{caller}"
 
 
@@ -61,7 +60,6 @@ def test_credential_process_profile_feeds_boto3(api_url, endpoint, callers, tmp_
     assert session.get_credentials().method == "custom-process"
 
 
-@pytest.mark.skipif(AWS_CLI is None, reason="needs the AWS CLI from the project venv (requirements/lock.txt)")
 def test_credential_process_profile_feeds_the_aws_cli(api_url, endpoint, callers, tmp_path) -> None:
     _write_profiles(tmp_path, callers.user)
     result = subprocess.run(

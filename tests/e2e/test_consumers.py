@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.localstack.sigv4 import signed_request
+from tests.localstack.sigv4 import describe, signed_request
 
 pytestmark = pytest.mark.e2e
 ROLE_ARN = "arn:aws:sts::000000000000:assumed-role/ReportsReader/e2e-user"
@@ -38,7 +38,7 @@ def test_every_format_on_both_routes(api_url, callers, route) -> None:
         else:
             params = {"format": fmt}
             response = signed_request("GET", f"{api_url}/credentials/reports-reader", callers.user, params=params)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, describe(response)
         assert set(response.json()) == keys, fmt
         assert response.headers["Cache-Control"] == "no-store"
 

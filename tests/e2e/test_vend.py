@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.identities import client_with
-from tests.localstack.sigv4 import signed_request
+from tests.localstack.sigv4 import describe, signed_request
 
 pytestmark = pytest.mark.e2e
 TWELVE_HOURS = 43200
@@ -27,7 +27,7 @@ def _expires_in(expiration: str) -> float:
 def test_twelve_hours_from_an_iam_user_is_clamped_to_one_hour_by_role_chaining(api_url, callers, endpoint) -> None:
     response = _vend(api_url, callers.user, role="reports-reader", duration_seconds=TWELVE_HOURS)
 
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, describe(response)
     assert response.headers["Content-Type"].startswith("application/json")
     assert response.headers["Cache-Control"] == "no-store"
     body = response.json()
@@ -51,7 +51,7 @@ def test_a_role_session_caller_is_matched_by_its_role_and_capped_by_its_grant(ap
     response = signed_request(
         "GET", f"{api_url}/credentials/reports-reader", callers.task, params={"duration_seconds": "1800"}
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 200, describe(response)
     grant = response.json()["Grant"]
     assert grant["Caller"] == "e2e-task"
     assert grant["GrantedDurationSeconds"] == 1800
@@ -65,7 +65,9 @@ def test_default_duration_applies_when_none_is_asked(api_url, callers) -> None:
 
 
 def test_short_requests_are_raised_to_the_sts_minimum(api_url, callers) -> None:
-    grant = _vend(api_url, callers.audit, role="audit-reader", duration_seconds=60).json()["Grant"]
+    response = _vend(api_url, callers.audit, role="audit-reader", duration_seconds=60)
+    assert response.status_code == 200, describe(response)
+    grant = response.json()["Grant"]
     assert grant["GrantedDurationSeconds"] == 900
     assert grant["LimitedBy"] == ["sts_minimum"]
 
@@ -90,7 +92,7 @@ def test_bad_requests_get_the_contract_codes_and_nothing_is_issued(
 ) -> None:
     with sts_journal.watch() as sent_to_sts:
         response = signed_request("POST", f"{api_url}/credentials", callers.user, body=body)
-    assert response.status_code == status, response.text
+    assert response.status_code == status, describe(response)
     payload = response.json()
     assert payload["Error"]["Code"] == code
     assert payload["RequestId"]
@@ -109,7 +111,7 @@ def test_bad_requests_get_the_contract_codes_and_nothing_is_issued(
 def test_refusals_are_one_access_denied_and_nothing_is_issued(api_url, callers, sts_journal, who, role) -> None:
     with sts_journal.watch() as sent_to_sts:
         response = _vend(api_url, getattr(callers, who), role=role, duration_seconds=900)
-    assert response.status_code == 403, response.text
+    assert response.status_code == 403, describe(response)
     assert response.json()["Error"]["Code"] == "AccessDenied"
     assert "Credentials" not in response.json()
     assert sent_to_sts == []  # the function asked STS for nothing
@@ -123,14 +125,16 @@ def test_secrets_are_only_in_credential_responses(api_url, callers) -> None:
 def test_fifty_parallel_vends_all_succeed_with_distinct_working_credentials(api_url, callers, endpoint) -> None:
     def vend_once(_: int) -> dict:
         response = _vend(api_url, callers.user, role="reports-reader", duration_seconds=900)
-        assert response.status_code == 200, response.text
+        assert response.status_code == 200, describe(response)
         return response.json()["Credentials"]
 
     with ThreadPoolExecutor(max_workers=50) as pool:
         issued = list(pool.map(vend_once, range(50)))
 
-    assert len({creds["AccessKeyId"] for creds in issued}) == 50
-    assert len({creds["SessionToken"] for creds in issued}) == 50
+    # Counted first, so a failure shows numbers, never the tokens themselves.
+    distinct_key_ids = len({creds["AccessKeyId"] for creds in issued})
+    distinct_tokens = len({creds["SessionToken"] for creds in issued})
+    assert (distinct_key_ids, distinct_tokens) == (50, 50)
     with ThreadPoolExecutor(max_workers=10) as pool:
         arns = set(pool.map(lambda c: client_with("sts", endpoint, c).get_caller_identity()["Arn"], issued))
     assert arns == {"arn:aws:sts::000000000000:assumed-role/ReportsReader/e2e-user"}

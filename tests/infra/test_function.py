@@ -22,7 +22,7 @@ def test_runtime_handler_and_sizing(agnostic: Synth) -> None:
     assert props["Handler"] == "credvend.handler.handler"
     assert props["Architectures"] == ["arm64"]
     assert props["MemorySize"] == 512
-    assert props["Timeout"] == 15  # under API Gateway's 29 s integration timeout
+    assert props["Timeout"] == 20  # under API Gateway's 29 s integration timeout
     # ...and long enough for the deadline margin, one worst-case STS call and a cold start.
     assert props["Timeout"] >= DEADLINE_MARGIN_SECONDS + BotoSts.max_call_seconds + 1
     assert "ReservedConcurrentExecutions" not in props

@@ -48,3 +48,14 @@ def signed_request(
                 signer.add_auth(aws_request)
         headers = dict(aws_request.headers.items())
     return requests.request(method, full_url, data=body, headers=headers, timeout=timeout)
+
+
+def describe(response: requests.Response) -> object:
+    """What a failed assertion may show of a response: its error, never credentials."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+    if isinstance(body, dict):
+        return f"HTTP {response.status_code}: {body.get('Error') or body.get('message') or sorted(body)}"
+    return f"HTTP {response.status_code}"
