@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import requests
 from botocore.credentials import Credentials
 
+from tests.e2e.identities import create_role_session
 from tests.localstack.sigv4 import signed_request
 
 pytestmark = pytest.mark.e2e
@@ -43,3 +45,19 @@ def test_stale_signature_is_refused_by_the_gateway(api_url: str, callers, monkey
     response = signed_request("POST", _vend_url(api_url), callers.user, body={"role": "reports-reader"})
     assert response.status_code == 403
     assert "Signature expired" in response.json()["message"]
+
+
+def test_expired_session_token_is_refused_by_the_gateway(api_url: str, endpoint: str) -> None:
+    session = create_role_session(endpoint, "credvend-e2e-expiring", session_name="expiring")
+    # While the session is valid the gateway lets it through, and the function refuses it
+    # (not in the policy); once it has expired the gateway refuses it before the function.
+    before = signed_request("POST", _vend_url(api_url), session, body={"role": "reports-reader"})
+    assert before.json()["Error"]["Code"] == "AccessDenied"
+    expired = requests.post(
+        f"{endpoint}/_credvend/test/expire-session", json={"AccessKeyId": session.access_key}, timeout=10
+    )
+    assert expired.status_code == 204
+
+    response = signed_request("POST", _vend_url(api_url), session, body={"role": "reports-reader"})
+    assert response.status_code == 403
+    assert response.json()["message"].startswith("The security token included in the request is expired")

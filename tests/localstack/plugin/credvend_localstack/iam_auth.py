@@ -263,9 +263,28 @@ class IamAuthorizationHandler:
 _HANDLER = IamAuthorizationHandler()
 
 
+# Test control: STS sessions last at least 15 minutes, so a test cannot wait for one to
+# expire. POST {"AccessKeyId": ...} here ends that session now, as time would.
+EXPIRE_SESSION_PATH = "/_credvend/test/expire-session"
+
+
+def expire_session(request, **_):
+    from localstack.http import Response
+
+    key_id = (request.get_json(silent=True) or {}).get("AccessKeyId")
+    # The sessions map is shared by every account and region (a cross-account attribute).
+    sessions = sts_stores[get_account_id_from_access_key_id("test")]["us-east-1"].credentials
+    if not isinstance(key_id, str) or key_id not in sessions:
+        return Response.for_json({"error": "no such session"}, status=404)
+    sessions[key_id].expiration = datetime.now(UTC) - timedelta(seconds=1)
+    return Response(status=204)
+
+
 @on_infra_start()
 def credvend_register_iam_authorization():
     from localstack.services.apigateway.next_gen.execute_api import handlers
+    from localstack.services.edge import ROUTER
 
     if _HANDLER not in handlers.preprocess_request.handlers:
         handlers.preprocess_request.append(_HANDLER)
+    ROUTER.add(EXPIRE_SESSION_PATH, expire_session, methods=["POST"])
