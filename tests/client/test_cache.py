@@ -166,58 +166,142 @@ def test_credentials_that_expire_within_the_margin_are_refused(clock: FakeClock)
         cache.get("r")
 
 
+# The concurrency tests below never sleep and hope: they hold the one upstream call open until
+# every other caller is provably queued behind it (or provably not), then let it finish. Every
+# wait is bounded by TIMEOUT, so a broken cache fails a test instead of hanging it.
+TIMEOUT = 5.0
+CALLERS = 20
+
+
 class BlockingUpstream(FakeUpstream):
+    """Holds each call open until ``release`` is set; ``started`` counts calls that began."""
+
     def __init__(self, clock: FakeClock) -> None:
         super().__init__(clock)
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.started = 0
+        self._started_lock = threading.Lock()
 
     def __call__(self, role: str) -> VendedCredentials:
+        with self._started_lock:
+            self.started += 1
         self.entered.set()
-        assert self.release.wait(5)
+        # Only a backstop: each test releases in a ``finally``. Longer than TIMEOUT, so a test's
+        # own bounded waits run out first and report what went wrong.
+        if not self.release.wait(3 * TIMEOUT):
+            raise AssertionError("the test never released the upstream call")
         return super().__call__(role)
 
 
+class ObservedLock:
+    """Wraps a slot's lock and counts the callers blocked in ``acquire()`` behind its holder."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self._lock = lock
+        self._changed = threading.Condition()
+        self.waiting = 0  # callers inside a blocking acquire() that has not returned yet
+        self.max_waiting = 0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if not blocking:
+            return self._lock.acquire(blocking=False)
+        with self._changed:
+            self.waiting += 1
+            self.max_waiting = max(self.max_waiting, self.waiting)
+            self._changed.notify_all()
+        try:
+            return self._lock.acquire(True, timeout)
+        finally:
+            with self._changed:
+                self.waiting -= 1
+                self._changed.notify_all()
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def wait_for_waiters(self, count: int) -> bool:
+        """True once ``count`` callers are blocked in ``acquire()`` at the same time."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self.waiting >= count, TIMEOUT)
+
+
+def _observe_lock(cache: CredentialCache, role: str) -> ObservedLock:
+    """Puts an :class:`ObservedLock` around the lock the cache holds for ``role``'s upstream call."""
+    slot = cache._slot(role)
+    observed = ObservedLock(slot.lock)
+    slot.lock = observed  # type: ignore[assignment]
+    return observed
+
+
 def _in_threads(count: int, target: Callable[[], object]) -> tuple[list[object], list[threading.Thread]]:
+    """Starts ``count`` threads that call ``target`` together (after a barrier); results or exceptions."""
     results: list[object] = [None] * count
+    start_together = threading.Barrier(count)
 
     def run(index: int) -> None:
         try:
+            start_together.wait(TIMEOUT)
             results[index] = target()
         except Exception as exc:
             results[index] = exc
 
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    threads = [threading.Thread(target=run, args=(index,), daemon=True) for index in range(count)]
     for thread in threads:
         thread.start()
     return results, threads
 
 
+def _join(threads: list[threading.Thread]) -> list[threading.Thread]:
+    """Joins within one shared TIMEOUT; returns the threads still running."""
+    deadline = time.monotonic() + TIMEOUT
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [thread for thread in threads if thread.is_alive()]
+
+
 def test_one_upstream_call_in_flight_per_role_concurrent_callers_share_it(clock: FakeClock) -> None:
     upstream = BlockingUpstream(clock)
     cache = CredentialCache(upstream, clock=clock)
-    results, threads = _in_threads(20, lambda: cache.get("r"))
-    assert upstream.entered.wait(5)
-    time.sleep(0.05)  # let the other 19 pile up behind the lock
-    upstream.release.set()
-    for thread in threads:
-        thread.join(5)
+    lock = _observe_lock(cache, "r")
+    results, threads = _in_threads(CALLERS, lambda: cache.get("r"))
+    try:
+        assert upstream.entered.wait(TIMEOUT)
+        # Every other caller has nothing valid, so each must be blocked behind the running call.
+        assert lock.wait_for_waiters(CALLERS - 1), f"only {lock.waiting} callers queued behind the upstream call"
+        assert upstream.started == 1
+    finally:
+        upstream.release.set()
+        stuck = _join(threads)
+    assert stuck == []
+
     assert len(upstream.calls) == 1
-    assert len({id(result) for result in results}) == 1
+    assert cache.stats.upstream_calls == 1
+    assert isinstance(results[0], VendedCredentials)
+    assert all(result is results[0] for result in results)
 
 
 def test_waiters_share_a_failure_instead_of_calling_again(clock: FakeClock) -> None:
     upstream = BlockingUpstream(clock)
-    upstream.failure = UpstreamError("UpstreamUnavailable", "down", status=503)
+    failure = UpstreamError("UpstreamUnavailable", "down", status=503)
+    upstream.failure = failure
     cache = CredentialCache(upstream, clock=clock)
-    results, threads = _in_threads(10, lambda: cache.get("r"))
-    assert upstream.entered.wait(5)
-    time.sleep(0.05)
-    upstream.release.set()
-    for thread in threads:
-        thread.join(5)
+    lock = _observe_lock(cache, "r")
+    results, threads = _in_threads(CALLERS, lambda: cache.get("r"))
+    try:
+        assert upstream.entered.wait(TIMEOUT)
+        assert lock.wait_for_waiters(CALLERS - 1), f"only {lock.waiting} callers queued behind the upstream call"
+    finally:
+        upstream.release.set()
+        stuck = _join(threads)
+    assert stuck == []
+
     assert len(upstream.calls) == 1
-    assert all(isinstance(result, CredentialsUnavailable) for result in results)
+    assert cache.stats.upstream_calls == 1
+    assert cache.stats.upstream_failures == 1
+    # The caller that went upstream and every caller that waited for it get the same failure.
+    assert all(isinstance(result, CredentialsUnavailable) for result in results), results
+    assert all(result.cause is failure for result in results if isinstance(result, CredentialsUnavailable))
 
 
 def test_a_running_refresh_does_not_hold_up_callers_while_cached_credentials_are_valid(clock: FakeClock) -> None:
@@ -227,15 +311,29 @@ def test_a_running_refresh_does_not_hold_up_callers_while_cached_credentials_are
     first = cache.get("r")
     upstream.release.clear()
     upstream.entered.clear()
-    clock.advance(3600 - REFRESH_BEFORE_EXPIRY)
-    refresher = threading.Thread(target=cache.get, args=("r",))
-    refresher.start()
-    assert upstream.entered.wait(5)
-    assert cache.get("r") is first  # answered at once from cache, no second upstream call
-    upstream.release.set()
-    refresher.join(5)
+    lock = _observe_lock(cache, "r")
+    clock.advance(3600 - REFRESH_BEFORE_EXPIRY)  # refresh due; what we hold has 20 min left
+
+    refresher, refresher_threads = _in_threads(1, lambda: cache.get("r"))
+    try:
+        assert upstream.entered.wait(TIMEOUT)
+        readers, reader_threads = _in_threads(CALLERS, lambda: cache.get("r"))
+        # The readers all finish while the refresh is still held open upstream: nobody waited.
+        assert _join(reader_threads) == [], "readers waited behind the running refresh"
+        assert not upstream.release.is_set()
+        assert all(thread.is_alive() for thread in refresher_threads)
+        assert upstream.started == 2
+        assert lock.max_waiting == 0
+        assert all(reader is first for reader in readers), readers
+    finally:
+        upstream.release.set()
+        stuck = _join(refresher_threads)
+    assert stuck == []
+
     assert len(upstream.calls) == 2
-    assert cache.get("r") is not first
+    assert isinstance(refresher[0], VendedCredentials)
+    assert refresher[0] is not first
+    assert cache.get("r") is refresher[0]
 
 
 @given(lifetime=st.integers(min_value=120, max_value=43200))
