@@ -260,9 +260,9 @@ def _join(threads: list[threading.Thread]) -> list[threading.Thread]:
     return [thread for thread in threads if thread.is_alive()]
 
 
-def test_one_upstream_call_in_flight_per_role_concurrent_callers_share_it(clock: FakeClock) -> None:
-    upstream = BlockingUpstream(clock)
-    cache = CredentialCache(upstream, clock=clock)
+def _contend_with_nothing_cached(cache: CredentialCache, upstream: BlockingUpstream) -> list[object]:
+    """CALLERS threads ask for role "r" at once; the upstream call is held open until every
+    other caller is provably blocked behind it, then released. Returns each caller's result."""
     lock = _observe_lock(cache, "r")
     results, threads = _in_threads(CALLERS, lambda: cache.get("r"))
     try:
@@ -274,6 +274,13 @@ def test_one_upstream_call_in_flight_per_role_concurrent_callers_share_it(clock:
         upstream.release.set()
         stuck = _join(threads)
     assert stuck == []
+    return results
+
+
+def test_one_upstream_call_in_flight_per_role_concurrent_callers_share_it(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    results = _contend_with_nothing_cached(cache, upstream)
 
     assert len(upstream.calls) == 1
     assert cache.stats.upstream_calls == 1
@@ -286,15 +293,7 @@ def test_waiters_share_a_failure_instead_of_calling_again(clock: FakeClock) -> N
     failure = UpstreamError("UpstreamUnavailable", "down", status=503)
     upstream.failure = failure
     cache = CredentialCache(upstream, clock=clock)
-    lock = _observe_lock(cache, "r")
-    results, threads = _in_threads(CALLERS, lambda: cache.get("r"))
-    try:
-        assert upstream.entered.wait(TIMEOUT)
-        assert lock.wait_for_waiters(CALLERS - 1), f"only {lock.waiting} callers queued behind the upstream call"
-    finally:
-        upstream.release.set()
-        stuck = _join(threads)
-    assert stuck == []
+    results = _contend_with_nothing_cached(cache, upstream)
 
     assert len(upstream.calls) == 1
     assert cache.stats.upstream_calls == 1
