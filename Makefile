@@ -13,7 +13,7 @@ CDK := node_modules/.bin/cdk
 ARCH ?= x86_64
 SYNTH_ARCH ?= arm64
 PYTEST_ARGS ?=
-# LocalStack's own venv (tests/localstack/launcher.py) is built with the same Python.
+# LocalStack's own venv (credvend_local/launcher.py) is built with the same Python.
 export CREDVEND_LS_PYTHON ?= $(PYTHON313)
 # Node 20 is what this machine has; jsii would print an end-of-life banner on every synth.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -65,7 +65,7 @@ demo: install ## the guided tour on LocalStack, no AWS account
 	$(PY) -m demo
 
 demo-stop: $(VENV)/.installed ## stop the demo's LocalStack
-	$(PY) tests/localstack/launcher.py stop --name demo
+	$(PY) credvend_local/launcher.py stop --name demo
 
 bench: install ## benchmarks: prints the figures (the gateway one starts its own LocalStack)
 	$(PY) bench/bench_function.py

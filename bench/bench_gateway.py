@@ -1,7 +1,7 @@
 """Gateway figures (issue 4): credvend deployed on LocalStack vs a bare AssumeRole Lambda.
 
 Starts its own LocalStack with the project's launcher (instance ``bench-gateway``), deploys
-the real stack with the project's CDK CLI (``tests/e2e/deploy.py``, policy
+the real stack with the project's CDK CLI (``credvend_local/deploy.py``, policy
 ``tests/e2e/policy.e2e.yaml``), creates an IAM user caller (``credvend-e2e-user``, granted
 ``reports-reader``), and next to the stack a bare Lambda (``bench/handwritten_handler.py``:
 one ``boto3.client("sts").assume_role``, an API Gateway proxy response) behind the same kind
@@ -42,11 +42,11 @@ sys.path.insert(0, str(REPO_ROOT))
 
 from botocore.credentials import Credentials  # noqa: E402
 
-from tests.e2e.deploy import REGION, deploy  # noqa: E402
-from tests.e2e.identities import ACCOUNT, admin_client, create_user  # noqa: E402
-from tests.localstack import launcher  # noqa: E402
-from tests.localstack.sigv4 import signed_request  # noqa: E402
-from tests.localstack.support import add_proxy_method  # noqa: E402
+from credvend_local import launcher  # noqa: E402
+from credvend_local.deploy import REGION, deploy  # noqa: E402
+from credvend_local.identities import ACCOUNT, admin_client, create_user  # noqa: E402
+from credvend_local.sigv4 import signed_request  # noqa: E402
+from credvend_local.support import add_proxy_method  # noqa: E402
 
 INSTANCE = "bench-gateway"  # not "dev"/"dev6"/"bench": those belong to others
 POLICY_FILE = REPO_ROOT / "tests" / "e2e" / "policy.e2e.yaml"

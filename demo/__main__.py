@@ -16,10 +16,10 @@ from typing import Any
 
 import botocore.exceptions
 
-from tests.e2e import deploy as cdk_deploy
-from tests.e2e.identities import ACCOUNT, admin_client, client_with, create_role_session
-from tests.localstack import launcher
-from tests.localstack.sigv4 import signed_request
+from credvend_local import deploy as cdk_deploy
+from credvend_local import launcher
+from credvend_local.identities import ACCOUNT, admin_client, client_with, create_role_session
+from credvend_local.sigv4 import signed_request
 
 DEMO_POLICY = Path(__file__).with_name("policy.yaml")
 WORKDIR = cdk_deploy.REPO_ROOT / ".cache" / "demo"
@@ -148,7 +148,7 @@ def main() -> int:
     use_credentials(instance.endpoint, payload)
     refusal(deployment.api_url, caller)
     print("\n\033[1mDone.\033[0m LocalStack keeps running so you can explore:")
-    say('eval "$(.venv/bin/python tests/localstack/launcher.py env --name demo)"')
+    say('eval "$(.venv/bin/python credvend_local/launcher.py env --name demo)"')
     say(f"CREDVEND_ENDPOINT={deployment.api_url} .venv/bin/credvend --help")
     say("Stop it with: make demo-stop")
     return 0

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from botocore.credentials import Credentials
 
-from tests.e2e import deploy as cdk_deploy
-from tests.e2e.identities import create_role_session, create_user
-from tests.e2e.sts_journal import StsJournal
-from tests.localstack.fixtures import localstack  # noqa: F401 - the session fixture, re-exported
+from credvend_local import deploy as cdk_deploy
+from credvend_local.fixtures import localstack  # noqa: F401 - the session fixture, re-exported
+from credvend_local.identities import create_role_session, create_user
+from credvend_local.sts_journal import StsJournal
 
 POLICY_FILE = Path(__file__).with_name("policy.e2e.yaml")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.localstack.sigv4 import describe, signed_request
+from credvend_local.sigv4 import describe, signed_request
 
 pytestmark = pytest.mark.e2e
 ROLE_ARN = "arn:aws:sts::000000000000:assumed-role/ReportsReader/e2e-user"

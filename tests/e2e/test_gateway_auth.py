@@ -8,8 +8,8 @@ import pytest
 import requests
 from botocore.credentials import Credentials
 
-from tests.e2e.identities import create_role_session
-from tests.localstack.sigv4 import signed_request
+from credvend_local.identities import create_role_session
+from credvend_local.sigv4 import signed_request
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 """STS's rules, reproduced through the deployed stack, and credvend against them.
 
-The test LocalStack enforces what AWS's STS does (tests/localstack/plugin: trust policies,
+The test LocalStack enforces what AWS's STS does (credvend_local/plugin: trust policies,
 MaxSessionDuration, the 1-hour role-chaining cap). Here, against the real deployment:
 
 1. the rules themselves — the classic hand-written failures, and the stack's own trust
@@ -24,10 +24,10 @@ import pytest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
+from credvend_local.identities import ACCOUNT, admin_client, client_with
+from credvend_local.sigv4 import describe, signed_request
+from credvend_local.sts_journal import StsJournal
 from credvend_policy import load_policy, source_identity_for
-from tests.e2e.identities import ACCOUNT, admin_client, client_with
-from tests.e2e.sts_journal import StsJournal
-from tests.localstack.sigv4 import describe, signed_request
 
 pytestmark = pytest.mark.e2e
 

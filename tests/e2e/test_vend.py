@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.e2e.identities import client_with
-from tests.localstack.sigv4 import describe, signed_request
+from credvend_local.identities import client_with
+from credvend_local.sigv4 import describe, signed_request
 
 pytestmark = pytest.mark.e2e
 TWELVE_HOURS = 43200

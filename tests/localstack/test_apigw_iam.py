@@ -12,9 +12,9 @@ import pytest
 import requests
 from botocore.credentials import Credentials
 
-from tests.localstack.fixtures import localstack  # noqa: F401 (session fixture)
-from tests.localstack.sigv4 import signed_request
-from tests.localstack.support import add_proxy_method, client, create_function, unique
+from credvend_local.fixtures import localstack  # noqa: F401 (session fixture)
+from credvend_local.sigv4 import signed_request
+from credvend_local.support import add_proxy_method, client, create_function, unique
 
 pytestmark = pytest.mark.localstack
 

@@ -5,8 +5,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.localstack.fixtures import localstack  # noqa: F401 (session fixture)
-from tests.localstack.support import client, create_function, invoke
+from credvend_local.fixtures import localstack  # noqa: F401 (session fixture)
+from credvend_local.support import client, create_function, invoke
 
 pytestmark = pytest.mark.localstack
 

@@ -6,18 +6,14 @@ Pure and fast: no LocalStack. Each test names the IAM rule it pins down.
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
+# the plugin package (credvend_local/plugin, on pytest's pythonpath) is installed only into LocalStack's venv
+from credvend_localstack import iam_policy_eval as iam
 from hypothesis import given
 from hypothesis import strategies as st
-
-# the plugin package lives beside this file and is installed only into LocalStack's venv
-sys.path.insert(0, str(Path(__file__).parent / "plugin"))
-
-from credvend_localstack import iam_policy_eval as iam
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"

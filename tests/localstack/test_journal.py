@@ -6,15 +6,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-# the plugin package lives beside this file and is installed only into LocalStack's venv
-sys.path.insert(0, str(Path(__file__).parent / "plugin"))
-
+# the plugin package (credvend_local/plugin, on pytest's pythonpath) is installed only into LocalStack's venv
 from credvend_localstack.journal import ALLOWED, REFUSED, AssumeRoleJournal, after_param
 
 ROLE = "arn:aws:iam::000000000000:role/ReportsReader"

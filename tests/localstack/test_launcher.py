@@ -2,7 +2,7 @@
 
 import os
 
-from tests.localstack import launcher
+from credvend_local import launcher
 
 
 def test_cache_path_is_relative_to_the_repo_root(monkeypatch, tmp_path):

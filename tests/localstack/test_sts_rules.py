@@ -16,7 +16,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from tests.localstack.fixtures import localstack  # noqa: F401  (the session fixture that starts LocalStack)
+from credvend_local.fixtures import localstack  # noqa: F401  (the session fixture that starts LocalStack)
 
 pytestmark = pytest.mark.localstack
 

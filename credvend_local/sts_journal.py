@@ -3,7 +3,7 @@
 The API's answer says what credvend *granted*; only STS's side shows what it *asked for*
 and whether STS refused it. The test LocalStack's STS rules plugin journals every
 AssumeRole decision (caller, role, duration, source identity, outcome; never a secret) at
-``GET /_credvend/sts/assume-role-journal`` — see tests/localstack/plugin/credvend_localstack/journal.py.
+``GET /_credvend/sts/assume-role-journal`` — see credvend_local/plugin/credvend_localstack/journal.py.
 """
 
 from __future__ import annotations

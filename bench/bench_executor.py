@@ -1,6 +1,6 @@
 """Benchmark of the LocalStack test infrastructure: start, direct invokes, gateway -> Lambda.
 
-    .venv/bin/python tests/localstack/bench_executor.py [--warm N] [--parallel N]
+    .venv/bin/python bench/bench_executor.py [--warm N] [--parallel N]
 
 Starts its own LocalStack (instance "bench"), prints the figures, stops it.
 """
@@ -13,13 +13,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repo root: `tests.localstack.*`
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root: `credvend_local`
 
 from botocore.credentials import Credentials
 
-from tests.localstack import launcher
-from tests.localstack.sigv4 import signed_request
-from tests.localstack.support import add_proxy_method, client, create_function, invoke, unique
+from credvend_local import launcher
+from credvend_local.sigv4 import signed_request
+from credvend_local.support import add_proxy_method, client, create_function, invoke, unique
 
 
 def timed(action):

@@ -1,14 +1,14 @@
 """Install, start and stop LocalStack as a host process (no Docker) for credvend's tests and demo.
 
-Used by the session-scoped pytest fixture (tests/localstack/fixtures.py) and by `make demo`.
+Used by the session-scoped pytest fixture (credvend_local/fixtures.py) and by `make demo`.
 Standard library only, so any Python 3.9+ can run it:
 
-    python tests/localstack/launcher.py install              # venv + plugin + Lambda boto3
-    python tests/localstack/launcher.py start [--name demo]   # prints the endpoint, keeps running
-    python tests/localstack/launcher.py status [--name demo]
-    python tests/localstack/launcher.py env [--name demo]     # `export AWS_ENDPOINT_URL=...` lines
-    python tests/localstack/launcher.py stop [--name demo]
-    python tests/localstack/launcher.py freeze                # rewrite constraints.txt from the venv
+    python credvend_local/launcher.py install              # venv + plugin + Lambda boto3
+    python credvend_local/launcher.py start [--name demo]   # prints the endpoint, keeps running
+    python credvend_local/launcher.py status [--name demo]
+    python credvend_local/launcher.py env [--name demo]     # `export AWS_ENDPOINT_URL=...` lines
+    python credvend_local/launcher.py stop [--name demo]
+    python credvend_local/launcher.py freeze                # rewrite constraints.txt from the venv
 
 Everything lives under the cache folder (CREDVEND_LOCALSTACK_CACHE, relative to the repo root;
 default .cache/localstack):
@@ -36,7 +36,7 @@ import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
+REPO_ROOT = HERE.parent
 CONSTRAINTS = HERE / "constraints.txt"
 LAMBDA_RUNTIME_REQUIREMENTS = HERE / "lambda-runtime-requirements.txt"
 PLUGIN_DIR = HERE / "plugin"

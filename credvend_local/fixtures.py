@@ -2,7 +2,7 @@
 
 Import it into a conftest.py or a test module:
 
-    from tests.localstack.fixtures import localstack  # noqa: F401
+    from credvend_local.fixtures import localstack  # noqa: F401
 
 `localstack` gives a launcher.LocalStack with .endpoint ("http://127.0.0.1:<port>"), .port,
 .region, .env() (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, test credentials, region) and .log_path.
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.localstack import launcher
+from credvend_local import launcher
 
 _lock = threading.Lock()
 _shared = {"instance": None, "users": 0}

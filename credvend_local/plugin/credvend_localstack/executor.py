@@ -5,7 +5,7 @@ local process running ``lambda_runtime.py`` under a Python that matches the func
 LocalStack's own ExecutorEndpoint receives the environment's callbacks; this module only
 starts, watches, times out and stops the processes.
 
-Settings (environment of the LocalStack process, set by tests/localstack/launcher.py):
+Settings (environment of the LocalStack process, set by credvend_local/launcher.py):
 - CREDVEND_LAMBDA_LIBS: a directory with boto3 in it, appended to the function's PYTHONPATH
   after its code, as the Lambda runtime provides boto3 (a bundled boto3 wins);
 - CREDVEND_LAMBDA_PYTHON_3_12 / _3_13: interpreter overrides for those runtimes.
