@@ -22,7 +22,7 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    from credvend.domain.authorize import verified_principal_arn
+    from credvend.domain.authorize import OidcIdentity, verified_principal_arn
     from credvend.domain.errors import (
         AccessDenied,
         CredvendError,
@@ -39,12 +39,16 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from credvend.oidc.verify import OidcVerifier
+
 JSON = "application/json"
 _LOG_MESSAGE = "credential vend decision"
 _DENIALS = frozenset({AccessDenied.code, Unauthenticated.code})
 # Kept back from the time Lambda gives the request, so the answer (even a 503) is written
 # and logged before the function timeout; STS calls must finish before it.
 DEADLINE_MARGIN_SECONDS = 1.0
+# Token-authenticated routes (CONTRACT §10). Everything else is SigV4 (IAM) only.
+OIDC_PREFIX = "/oidc/"
 
 
 _json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per json.dumps call
@@ -97,11 +101,16 @@ class Runtime:
         self.metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
         self._sts = sts
         self._service: VendService | None = None
+        self._oidc: OidcVerifier | None = None
+        self._principal_arn: str | None = None
+        self._token: OidcIdentity | None = None
         # debug=False whatever POWERTOOLS_DEV says: debug mode prints the raw event, whose
         # headers carry the caller's X-Amz-Security-Token.
         self.app = APIGatewayRestResolver(debug=False)
         self.app.post("/credentials")(self._post)
         self.app.get("/credentials/<role>")(self._get)
+        self.app.post("/oidc/credentials")(self._post)
+        self.app.get("/oidc/credentials/<role>")(self._get)
         self.app.not_found(self._not_found)
         self.app.exception_handler(CredvendError)(self._on_error)
         self.app.exception_handler(Exception)(self._on_unexpected)
@@ -133,6 +142,17 @@ class Runtime:
                 self._service = VendService(policy, self._sts or BotoSts())
         return self._service
 
+    @property
+    def oidc(self) -> OidcVerifier:
+        """The token verifier and its key cache; imported and built on the first OIDC request
+        only, so the IAM path never loads PyJWT or cryptography."""
+        if self._oidc is None:
+            with gc_paused(freeze=True):
+                from credvend.oidc.verify import OidcVerifier
+
+                self._oidc = OidcVerifier(self.service.policy.issuers)
+        return self._oidc
+
     def _observed(self, handle: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         wrapped: Callable[..., dict[str, Any]] = self.metrics.log_metrics(capture_cold_start_metric=True)(handle)
         wrapped = self.logger.inject_lambda_context(log_event=False, clear_state=True)(wrapped)
@@ -150,20 +170,34 @@ class Runtime:
     def _handle(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         request_id = _request_id(event, context)
         self.logger.set_correlation_id(request_id)
-        self._decision = Decision(request_id=request_id, principal_arn=_user_arn(event))
+        oidc_route = _is_oidc_route(event)
+        # An OIDC route never looks at a SigV4 identity, an IAM route never at a token.
+        self._decision = Decision(request_id=request_id, principal_arn=None if oidc_route else _user_arn(event))
         self._context = context
+        self._principal_arn = self._token = None
         try:
             # The caller's identity before anything else in the request (route, size, body,
             # query): a request without one is a 401 whatever else is wrong with it.
-            self._principal_arn = verified_principal_arn(self._decision.principal_arn)
+            if oidc_route:
+                self._token = self._verified_token(event)
+            else:
+                self._principal_arn = verified_principal_arn(self._decision.principal_arn)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
-        except Unauthenticated as error:
+        except CredvendError as error:  # 401, or 503/500 while verifying a token (JWKS, policy)
             result = _proxy_result(self._on_error(error))
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)
             result = _proxy_result(self._on_error(InternalError()))
         self._audit(self._decision)
         return result
+
+    def _verified_token(self, event: dict[str, Any]) -> OidcIdentity:
+        from credvend.oidc.verify import bearer_token
+
+        unverified_token = bearer_token(event.get("headers"), event.get("multiValueHeaders"))
+        identity = self.oidc.verify(unverified_token)
+        self._decision.issuer, self._decision.subject = identity.issuer, identity.subject
+        return identity
 
     def _post(self) -> Response[str]:
         event = self.app.current_event
@@ -181,7 +215,11 @@ class Runtime:
         service = self.service
         service.learn_home(getattr(self._context, "invoked_function_arn", None))
         vended = service.vend(
-            request, principal_arn=self._principal_arn, decision=decision, time_left=_time_left(self._context)
+            request,
+            principal_arn=self._principal_arn,
+            token=self._token,
+            decision=decision,
+            time_left=_time_left(self._context),
         )
         decision.outcome = "vended"
         body = render(vended, request.format, request_id=decision.request_id)
@@ -247,6 +285,12 @@ def _request_id(event: Any, context: Any) -> str:
     except (KeyError, TypeError):
         pass
     return str(getattr(context, "aws_request_id", None) or uuid.uuid4())
+
+
+def _is_oidc_route(event: Any) -> bool:
+    """Decided on the path the resolver routes on, so authentication and route always agree."""
+    path = event.get("path") if isinstance(event, dict) else None
+    return isinstance(path, str) and path.startswith(OIDC_PREFIX)
 
 
 def _proxy_result(response: Response[str]) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from credvend_policy.model import (
     CallerSpec,
     Defaults,
     Grant,
+    IssuerSpec,
+    OidcMatcher,
     Policy,
     RoleSpec,
 )
@@ -35,6 +37,8 @@ __all__ = [
     "CallerSpec",
     "Defaults",
     "Grant",
+    "IssuerSpec",
+    "OidcMatcher",
     "Policy",
     "PolicyError",
     "PrincipalKey",
