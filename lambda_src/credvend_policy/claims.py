@@ -28,9 +28,7 @@ LOOPBACK_NAMES = frozenset({"localhost"})
 def algorithm_problem(algorithm: str) -> str | None:
     """Why ``algorithm`` cannot be in an issuer's ``algorithms`` list, or None."""
     if algorithm.lower() == "none" or algorithm.upper().startswith("HS"):
-        return (
-            f"algorithm {algorithm!r} is not allowed: credvend never accepts unsigned or HMAC (shared-secret) tokens"
-        )
+        return f"algorithm {algorithm!r} is not allowed: credvend never accepts unsigned or HMAC (shared-secret) tokens"
     if algorithm not in ALLOWED_ALGORITHMS:
         return f"unknown algorithm {algorithm!r}; use one of {', '.join(sorted(ALLOWED_ALGORITHMS))}"
     return None
