@@ -1,4 +1,5 @@
-"""The REST API in front of the function: SigV4 (AWS_IAM) on every method."""
+"""The REST API in front of the function: SigV4 (AWS_IAM) on every method but the OIDC
+routes, which carry their own proof (a bearer token the function verifies, CONTRACT §10)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ from credvend_policy import parse_arn
 from infra.nag import acknowledge
 
 STAGE_NAME = "v1"
+# Token-authenticated routes (no IAM auth at the gateway; the function verifies the token).
+OIDC_ROUTES = (("POST", "/oidc/credentials"), ("GET", "/oidc/credentials/{role}"))
+# The unauthenticated routes get at most this share of the stage's rate and burst, so
+# anonymous traffic (every request reaches the function) cannot starve the SigV4 callers.
+OIDC_THROTTLE_SHARE = 0.5
 
 # One JSON line per request. The caller's identity as API Gateway verified it is what an
 # operator searches by; no body, header or query string is logged (no credentials ever).
@@ -76,6 +82,37 @@ def invoke_policy(caller_principal_arns: Sequence[str]) -> iam.PolicyDocument | 
     )
 
 
+def public_route_resources(routes: Sequence[tuple[str, str]]) -> list[str]:
+    """``execute-api:/<any stage>/<METHOD>/<path>`` for each route; a ``{param}`` is one segment's ``*``."""
+    resources = []
+    for method, path in routes:
+        segments = ["*" if part.startswith("{") else part for part in path.strip("/").split("/")]
+        resources.append(f"execute-api:/*/{method}/{'/'.join(segments)}")
+    return resources
+
+
+def with_public_routes(
+    document: iam.PolicyDocument | None, routes: Sequence[tuple[str, str]]
+) -> iam.PolicyDocument | None:
+    """Add an anonymous Allow for exactly ``routes`` (methods without IAM auth).
+
+    With a resource policy, an unsigned request is refused unless a statement allows the
+    anonymous principal for its resource; these routes authenticate in the function.
+    """
+    if not routes:
+        return document
+    document = document or iam.PolicyDocument()
+    document.add_statements(
+        iam.PolicyStatement(
+            sid="TokenAuthenticatedRoutes",
+            principals=[iam.AnyPrincipal()],
+            actions=["execute-api:Invoke"],
+            resources=public_route_resources(routes),
+        )
+    )
+    return document
+
+
 class VendingApi(Construct):
     """``POST /credentials`` and ``GET /credentials/{role}``, both proxied to ``handler``."""
 
@@ -106,7 +143,7 @@ class VendingApi(Construct):
             description="credvend: short-lived AWS credentials for callers named in the policy file",
             # Service-to-service traffic from the same Region: no CloudFront in front.
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            policy=invoke_policy(caller_principal_arns),
+            policy=with_public_routes(invoke_policy(caller_principal_arns), OIDC_ROUTES),
             # Logging needs the account-wide API Gateway CloudWatch role. When this stack
             # creates it, destroy deletes it too (CDK's default would leave it behind).
             cloud_watch_role=create_cloudwatch_role,
@@ -124,6 +161,17 @@ class VendingApi(Construct):
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 tracing_enabled=tracing,
+                method_options={
+                    f"{path}/{method}": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=throttle_rate_limit * OIDC_THROTTLE_SHARE,
+                        throttling_burst_limit=max(1, int(throttle_burst_limit * OIDC_THROTTLE_SHARE)),
+                        # method_options replace the stage's settings for the method: keep them
+                        logging_level=apigw.MethodLoggingLevel.ERROR,
+                        data_trace_enabled=False,
+                        metrics_enabled=True,
+                    )
+                    for method, path in OIDC_ROUTES
+                },
             ),
         )
 
@@ -157,6 +205,42 @@ class VendingApi(Construct):
             },
         )
 
+        # The OIDC routes: no IAM auth (a workload without AWS credentials calls them); the
+        # function verifies the bearer token before anything else (credvend/oidc/).
+        oidc = self.api.root.add_resource("oidc").add_resource("credentials")
+        self.oidc_methods = [
+            oidc.add_method(
+                "POST",
+                integration,
+                authorization_type=apigw.AuthorizationType.NONE,
+                request_validator=validator,
+            ),
+            oidc.add_resource("{role}").add_method(
+                "GET",
+                integration,
+                authorization_type=apigw.AuthorizationType.NONE,
+                request_validator=validator,
+                request_parameters={
+                    "method.request.path.role": True,
+                    "method.request.querystring.duration_seconds": False,
+                    "method.request.querystring.format": False,
+                },
+            ),
+        ]
+        for method in self.oidc_methods:
+            acknowledge(
+                method,
+                "AwsSolutions-APIG4",
+                reason="OIDC caller route: the function verifies the caller's bearer token (signature by the issuer's "
+                "JWKS, iss, aud, exp) before anything else, and the route is throttled below the stage.",
+            )
+            acknowledge(
+                method,
+                "AwsSolutions-COG4",
+                reason="Callers are workloads with an OIDC token from an issuer in the policy file "
+                "(GitHub Actions, Kubernetes...), verified by the function, not Cognito users.",
+            )
+
         acknowledge(
             self.api,
             "AwsSolutions-APIG2",
@@ -166,10 +250,12 @@ class VendingApi(Construct):
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
-            reason="Every method requires a SigV4 signature, so unsigned traffic is refused before the function "
-            "runs; attach a WAF web ACL if your estate requires one.",
+            reason="Every method but the throttled OIDC routes requires a SigV4 signature, so unsigned traffic is "
+            "refused before the function runs; attach a WAF web ACL if your estate requires one.",
         )
         for method in self.api.methods:
+            if method in self.oidc_methods:
+                continue
             acknowledge(
                 method,
                 "AwsSolutions-COG4",

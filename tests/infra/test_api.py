@@ -39,18 +39,31 @@ def _routes(api: Synth) -> dict[str, dict[str, Any]]:
     return routes
 
 
+OIDC_ROUTES = {"POST /oidc/credentials", "GET /oidc/credentials/{role}"}
+
+
 def test_the_contract_routes_exist_and_nothing_else(agnostic: Synth) -> None:
-    assert set(_routes(agnostic)) == {"POST /credentials", "GET /credentials/{role}"}
+    assert set(_routes(agnostic)) == {"POST /credentials", "GET /credentials/{role}", *OIDC_ROUTES}
 
 
-def test_every_method_requires_sigv4(agnostic: Synth) -> None:
-    methods = agnostic.of_type("AWS::ApiGateway::Method")
-    assert methods
-    for method in methods.values():
-        props = method["Properties"]
-        if props["HttpMethod"] == "OPTIONS":  # CORS preflight cannot be signed (none exists today)
-            continue
-        assert props["AuthorizationType"] == "AWS_IAM", props["HttpMethod"]
+def test_every_method_requires_sigv4_but_exactly_the_oidc_routes(agnostic: Synth) -> None:
+    routes = _routes(agnostic)
+    assert routes
+    for route, props in routes.items():
+        expected = "NONE" if route in OIDC_ROUTES else "AWS_IAM"
+        assert props["AuthorizationType"] == expected, route
+    assert routes["GET /oidc/credentials/{role}"]["RequestParameters"]["method.request.path.role"] is True
+
+
+def test_oidc_routes_are_throttled_below_the_stage(agnostic: Synth) -> None:
+    (stage,) = agnostic.of_type("AWS::ApiGateway::Stage").values()
+    settings = {(s["HttpMethod"], s["ResourcePath"]): s for s in stage["Properties"]["MethodSettings"]}
+    stage_wide = settings[("*", "/*")]
+    for method, path in (("POST", "/~1oidc~1credentials"), ("GET", "/~1oidc~1credentials~1{role}")):
+        oidc = settings[(method, path)]
+        assert oidc["ThrottlingRateLimit"] < stage_wide["ThrottlingRateLimit"]
+        assert oidc["ThrottlingBurstLimit"] < stage_wide["ThrottlingBurstLimit"]
+        assert oidc["DataTraceEnabled"] is False
 
 
 def test_methods_proxy_to_the_vending_function(agnostic: Synth) -> None:
@@ -74,8 +87,7 @@ def test_stage_throttles_logs_and_never_traces_data(agnostic: Synth) -> None:
     (stage,) = agnostic.of_type("AWS::ApiGateway::Stage").values()
     props = stage["Properties"]
     assert props["StageName"] == STAGE_NAME
-    (settings,) = props["MethodSettings"]
-    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
+    settings = next(s for s in props["MethodSettings"] if (s["HttpMethod"], s["ResourcePath"]) == ("*", "/*"))
     assert settings["ThrottlingRateLimit"] == 50
     assert settings["ThrottlingBurstLimit"] == 100
     assert settings["DataTraceEnabled"] is False  # would log full responses: credentials
@@ -90,8 +102,16 @@ def test_stage_throttles_logs_and_never_traces_data(agnostic: Synth) -> None:
 def test_throttling_comes_from_context(tmp_path) -> None:
     custom = synth(tmp_path, BASE_POLICY, context={"throttle_rate_limit": "5", "throttle_burst_limit": 7})
     (stage,) = custom.of_type("AWS::ApiGateway::Stage").values()
-    (settings,) = stage["Properties"]["MethodSettings"]
+    by_path = {s["ResourcePath"]: s for s in stage["Properties"]["MethodSettings"]}
+    settings = by_path["/*"]
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (5, 7)
+    assert (
+        by_path["/~1oidc~1credentials"]["ThrottlingRateLimit"],
+        by_path["/~1oidc~1credentials"]["ThrottlingBurstLimit"],
+    ) == (
+        2.5,
+        3,
+    )
 
 
 def test_created_cloudwatch_role_is_deleted_with_the_stack(agnostic: Synth) -> None:
@@ -126,7 +146,7 @@ def _resource_policy(api: Synth) -> dict[str, Any]:
 
 
 def test_resource_policy_lets_exactly_the_policy_callers_invoke(agnostic: Synth) -> None:
-    (statement,) = _resource_policy(agnostic)["Statement"]
+    statement, _ = _resource_policy(agnostic)["Statement"]
     assert statement["Effect"] == "Allow"
     assert statement["Action"] == "execute-api:Invoke"
     assert statement["Resource"] == "execute-api:/*"
@@ -142,7 +162,20 @@ def test_resource_policy_lets_exactly_the_policy_callers_invoke(agnostic: Synth)
     }
 
 
-def test_no_callers_means_no_resource_policy(tmp_path) -> None:
+def test_anonymous_callers_may_invoke_exactly_the_oidc_routes(agnostic: Synth) -> None:
+    _, public = _resource_policy(agnostic)["Statement"]
+    assert public["Effect"] == "Allow"
+    assert public["Principal"] == {"AWS": "*"}
+    assert public["Action"] == "execute-api:Invoke"
+    assert sorted(public["Resource"]) == [
+        "execute-api:/*/GET/oidc/credentials/*",
+        "execute-api:/*/POST/oidc/credentials",
+    ]
+    assert "Condition" not in public
+
+
+def test_no_iam_callers_means_only_the_oidc_routes_in_the_resource_policy(tmp_path) -> None:
     lonely = synth(tmp_path, "version: 1\nroles:\n  solo:\n    create: true\n")
     (rest_api,) = lonely.of_type("AWS::ApiGateway::RestApi").values()
-    assert "Policy" not in rest_api["Properties"]
+    (statement,) = rest_api["Properties"]["Policy"]["Statement"]
+    assert statement["Sid"] == "TokenAuthenticatedRoutes"
