@@ -10,7 +10,6 @@ constrain it, and ``sub`` must always be listed and constrained (see ``sub_probl
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -37,6 +36,8 @@ def algorithm_problem(algorithm: str) -> str | None:
 def is_loopback_host(host: str) -> bool:
     if host.lower() in LOOPBACK_NAMES:
         return True
+    import ipaddress  # only when a policy names an issuer: the IAM path's cold start skips it
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
