@@ -346,7 +346,12 @@ def test_claims_in_the_past_future_and_age(
     assert call(oidc_event("POST", "/oidc/credentials", token=too_old, body={"role": "reports-reader"}))[0] == 401
     no_exp = {k: v for k, v in github.github_claims(repository="acme/app").items() if k != "exp"}
     assert call(oidc_event("POST", "/oidc/credentials", token=github.mint(no_exp), body={"role": "deployer"}))[0] == 401
-    assert len(sts.assume_calls) == 2
+    no_iat = {k: v for k, v in github.github_claims(repository="acme/app").items() if k != "iat"}
+    assert call(oidc_event("POST", "/oidc/credentials", token=github.mint(no_iat), body={"role": "deployer"}))[0] == 200
+    k8s = kubernetes.kubernetes_claims(namespace="ci", service_account="deployer")
+    k8s_no_iat = kubernetes.mint({k: v for k, v in k8s.items() if k != "iat"})  # its issuer has a max age
+    assert call(oidc_event("POST", "/oidc/credentials", token=k8s_no_iat, body={"role": "reports-reader"}))[0] == 401
+    assert len(sts.assume_calls) == 3
 
 
 def test_another_issuers_iss_with_this_issuers_key_is_401(

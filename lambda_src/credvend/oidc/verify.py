@@ -35,8 +35,10 @@ from credvend_policy import IssuerSpec
 LEEWAY_SECONDS = 60  # clock skew allowed on exp, nbf and iat (CONTRACT §10: at most 60 s)
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_SUBJECT_CHARS = 1024
-# OpenID Connect Core §2: an ID token always has these.
-REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "iat")
+# Required in every token: who issued it, for whom, about whom, until when. ``iat`` (checked
+# when present: not in the future) is required only with ``max_token_age_seconds``, which
+# needs it; ``exp`` alone bounds a token's life otherwise.
+REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp")
 # The signature may be empty here (``alg: none``): the algorithm check rejects it with its reason.
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)bearer[ \t]+")
@@ -119,7 +121,7 @@ class OidcVerifier:
         self._keys = {name: IssuerKeys(spec, fetch=fetch, clock=clock) for name, spec in issuers.items()}
         self._prepared: dict[tuple[str, str | None, str], Any] = {}
         self._wall_clock = wall_clock
-        self._jwt = jwt.PyJWT({"verify_signature": True, "require": list(REQUIRED_CLAIMS)})
+        self._jwt = jwt.PyJWT({"verify_signature": True})
 
     def keys(self, issuer: str) -> IssuerKeys:
         return self._keys[issuer]
@@ -146,7 +148,10 @@ class OidcVerifier:
                 audience=list(spec.audiences),
                 issuer=spec.url,
                 leeway=LEEWAY_SECONDS,
-                options={"enforce_minimum_key_length": True},
+                options={
+                    "enforce_minimum_key_length": True,
+                    "require": [*REQUIRED_CLAIMS, *(("iat",) if spec.max_token_age_seconds is not None else ())],
+                },
             )
         except jwt.PyJWTError as exc:
             reason = next((reason for kind, reason in _REASONS if isinstance(exc, kind)), "invalid")
@@ -155,7 +160,7 @@ class OidcVerifier:
         if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS:
             raise rejected("invalid_subject")
         if spec.max_token_age_seconds is not None:
-            # iat is required and checked as a number by PyJWT; not in the future (leeway) too.
+            # iat is then required, and checked by PyJWT as a number not in the future (leeway).
             age = self._wall_clock() - float(claims["iat"])
             if age > spec.max_token_age_seconds + LEEWAY_SECONDS:
                 raise rejected("too_old")
