@@ -137,8 +137,11 @@ class IssuerKeys:
     def _discover(self) -> str:
         url = self._spec.url.rstrip("/") + DISCOVERY_PATH
         document = _json_object(self._fetch(url, FETCH_TIMEOUT_SECONDS), "discovery")
-        # OpenID Connect Discovery §4.3: the document's issuer must be exactly the issuer URL.
-        if document.get("issuer") != self._spec.url:
+        # OpenID Connect Discovery §4.3: the document's issuer is the issuer URL (a trailing
+        # slash aside: tokens are held to the exact URL anyway); another issuer's document is
+        # a misconfiguration, never a source of keys.
+        issuer = document.get("issuer")
+        if issuer is not None and (not isinstance(issuer, str) or issuer.rstrip("/") != self._spec.url.rstrip("/")):
             raise JwksUnavailable("discovery_issuer_mismatch")
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str) or url_problem(jwks_uri) is not None:
