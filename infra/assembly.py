@@ -19,6 +19,7 @@ from cdk_nag import AwsSolutionsChecks
 from credvend_policy import load_policy
 from infra.bundling import build_function_bundle
 from infra.config import CONTEXT_KEYS, config_from_context
+from infra.quota_checks import QuotaChecks
 from infra.stacks.credvend_stack import ACCOUNT_PLACEHOLDER, CredvendStack
 
 TRUST_POLICY_DIR = "credvend-trust-policies"
@@ -59,6 +60,9 @@ def build_app(app: App, *, code_dir: Path | None = None, environ: Mapping[str, s
     # AwsSolutions at app scope: every finding fails the synth unless acknowledged on
     # the construct it concerns (see infra/nag.py).
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    # AWS's quotas on every generated document: a synth that passes deploys (infra/quota_checks.py).
+    stack.quota_checks = QuotaChecks(config.limits)
+    Validations.of(app).add_plugins(stack.quota_checks)
     write_trust_policies(stack, Path(app.outdir))
     return stack
 
@@ -82,7 +86,7 @@ def write_trust_policies(stack: CredvendStack, outdir: Path) -> dict[str, Path]:
     if ACCOUNT_PLACEHOLDER in stack.function_role_arn_literal:
         print(
             f"credvend: account unknown at synth; {folder} names {stack.function_role_arn_literal} "
-            "(set CDK_DEFAULT_ACCOUNT, or use the stack's TrustPolicy* outputs after deploy)",
+            "(set CDK_DEFAULT_ACCOUNT, or use the stack's TrustPolicies output after deploy)",
             file=sys.stderr,
         )
     return written
