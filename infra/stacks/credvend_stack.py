@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from credvend_policy import Policy, trust_policy_document
-from credvend_policy.quotas import MANAGED_POLICY
+from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, chunk_arns
 from credvend_policy.trust import VENDING_ACTIONS, WIDEST_PARTITION
 from infra.components.target_roles import STACK_TAG, TargetRoles
 from infra.components.vending_api import VendingApi
@@ -21,26 +21,6 @@ from infra.quota_checks import QuotaChecks
 
 # Where an account number belongs in a file written while the account is still unknown.
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
-
-# What one managed policy of external role ARNs spends besides the ARNs: its statement
-# (Sid, actions, the lambda:SourceFunctionArn condition with the longest function ARN).
-EXTERNAL_STATEMENT_OVERHEAD = 400
-
-
-def chunk_arns(arns: list[str], *, statement_overhead: int, budget: int = MANAGED_POLICY) -> list[list[str]]:
-    """``arns`` split into lists that each fit one managed policy (each ARN costs its
-    length, quotes and a comma). Order is kept: an ARN appended to the file moves no other."""
-    chunks: list[list[str]] = []
-    size = budget
-    for arn in arns:
-        cost = len(arn) + 3
-        if size + cost > budget - statement_overhead:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(arn)
-        size += cost
-    return chunks
-
 
 class CredvendStack(Stack):
     # Set by infra.assembly.build_app: the quota plugin, whose findings the bench reports.

@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from credvend_policy.model import Policy
 
 # --- the quotas ------------------------------------------------------------------------
 
@@ -142,3 +145,82 @@ class QuotaError(ValueError):
 def fits(document: Mapping[str, Any], budget: int) -> bool:
     """Whether ``document`` stays within ``budget`` characters as IAM counts them."""
     return iam_size(document) <= budget
+
+
+# --- what the policy file alone decides (``credvend policy check``) ---------------------
+
+# What one managed policy of external role ARNs spends besides the ARNs: its statement
+# (Sid, actions, the lambda:SourceFunctionArn condition with the longest function ARN).
+EXTERNAL_STATEMENT_OVERHEAD = 400
+# The stack's own resources besides the created roles and the external-role policies,
+# with room for what it grows (dashboard, alarms, keys): the resource count is an estimate
+# here; every synth counts the real template.
+BASE_RESOURCES = 60
+
+
+def chunk_arns(arns: list[str], *, statement_overhead: int = EXTERNAL_STATEMENT_OVERHEAD) -> list[list[str]]:
+    """``arns`` split into lists that each fit one managed policy (each ARN costs its length,
+    quotes and a comma). Order is kept: an ARN appended to the file moves no other."""
+    chunks: list[list[str]] = []
+    size = MANAGED_POLICY
+    for arn in arns:
+        cost = len(arn) + 3
+        if size + cost > MANAGED_POLICY - statement_overhead:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(arn)
+        size += cost
+    return chunks
+
+
+@dataclass(frozen=True)
+class PolicyQuotaReport:
+    findings: list[QuotaFinding]
+    unlisted: list[str]  # aliases whose trust policy requires a source identity without listing it
+
+
+def policy_findings(
+    policy: Policy,
+    *,
+    stack_name: str = "Credvend",
+    limits: Limits = Limits(),
+    organization_id: str | None = None,
+    public_routes: Iterable[tuple[str, str]] = (),
+) -> PolicyQuotaReport:
+    """The quota-bound documents a stack built from ``policy`` would have, measured from the
+    policy file alone (the same builders as the stack; sizes with the longest ARNs)."""
+    from credvend_policy.api_policy import api_resource_policy
+    from credvend_policy.model import default_role_name
+    from credvend_policy.trust import WIDEST_PARTITION, trust_policy
+
+    function_role = f"arn:{WIDEST_PARTITION}:iam::{'0' * 12}:role/{stack_name}-VendingFunction"
+    findings: list[QuotaFinding] = []
+    unlisted: list[str] = []
+    for alias, role in policy.roles.items():
+        trust = trust_policy(policy, alias, vending_role_arn=function_role, budget=limits.trust_policy)
+        where = f"role {alias!r} ({role.role_name or default_role_name(alias)})" if role.create else f"role {alias!r}"
+        findings.append(QuotaFinding(f"trust policy of {where}", limits.trust_policy_quota, trust.size))
+        if trust.lists_dropped:
+            unlisted.append(alias)
+        if role.managed_policy_arns:
+            count = len(role.managed_policy_arns)
+            findings.append(QuotaFinding(f"managed policies of {where}", limits.managed_policies_per_role_quota, count))
+    principals = [arn for caller in policy.callers.values() for arn in caller.iam_principals]
+    api = api_resource_policy(principals, public_routes=list(public_routes), organization_id=organization_id)
+    if api is not None:
+        findings.append(QuotaFinding("API resource policy", API_RESOURCE_POLICY_QUOTA, iam_size(api)))
+    external = [role.arn for role in policy.roles.values() if role.arn is not None]
+    chunks = chunk_arns(external)
+    if chunks:
+        findings.append(
+            QuotaFinding(
+                f"managed policies of the execution role ({len(external)} external role ARNs)",
+                limits.managed_policies_per_role_quota,
+                len(chunks),
+            )
+        )
+    created = sum(1 for role in policy.roles.values() if role.create)
+    findings.append(
+        QuotaFinding("stack resources (estimate)", STACK_RESOURCES_QUOTA, BASE_RESOURCES + created + len(chunks))
+    )
+    return PolicyQuotaReport(findings=findings, unlisted=unlisted)

@@ -57,8 +57,7 @@ def test_no_dependency_cycle_between_the_function_and_its_permissions(agnostic: 
 
 
 def test_external_role_arns_are_split_into_managed_policies_within_quota() -> None:
-    from credvend_policy.quotas import MANAGED_POLICY
-    from infra.stacks.credvend_stack import EXTERNAL_STATEMENT_OVERHEAD, chunk_arns
+    from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, MANAGED_POLICY, chunk_arns
 
     # 200 roles with the longest names IAM allows: too many for one policy of any kind.
     arns = [f"arn:aws-us-gov:iam::{index:012d}:role/{'r' * 60}{index:04d}" for index in range(200)]
