@@ -241,9 +241,11 @@ class QuotaChecks:
 
     @staticmethod
     def _fix(finding: QuotaFinding) -> str:
+        if finding.quota is API_RESOURCE_POLICY_QUOTA:
+            return "callers in too many accounts: set context `organization_id` to admit their AWS Organization"
         if finding.quota.raisable_with:
             return (
                 f"raise the quota in Service Quotas, then set context `{finding.quota.raisable_with}`; "
-                "or split the policy file over several stacks"
+                "or split the policy file over several stacks (context `stack_name`)"
             )
-        return "split the policy file over several stacks (stack_name context), or use fewer accounts/roles"
+        return "split the policy file over several stacks (context `stack_name`)"

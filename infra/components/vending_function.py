@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -111,6 +112,10 @@ class VendingFunction(Construct):
                 "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
             },
         )
+        if not tracing:
+            # CDK adds DependsOn: [role] although Properties.Role's GetAtt already orders
+            # them (cfn-lint W3005); with tracing, it also waits for X-Ray's permissions.
+            cast(lambda_.CfnFunction, self.function.node.default_child).add_deletion_override("DependsOn")
         if tracing:
             # Lambda's X-Ray statement (added by CDK to the role's default policy).
             acknowledge(
