@@ -170,3 +170,15 @@ def test_a_document_over_its_quota_fails_the_synth_naming_it(tmp_path: Path) -> 
     message = str(caught.value)
     assert "resource policy of REST API" in message
     assert "API Gateway resource policy length quota of 8,192" in message
+
+
+def test_a_role_whose_callers_do_not_fit_is_warned_about_by_name(tmp_path: Path) -> None:
+    from aws_cdk.assertions import Annotations, Match
+
+    crowded = synth(tmp_path, yaml.safe_dump(generate_policy(callers=300, roles=1)))
+    (warning,) = Annotations.from_stack(crowded.stack).find_warning("*", Match.string_like_regexp("role-000"))
+    assert "300 granted callers do not fit the 2,048-character trust policy" in str(warning.entry.data)
+    (role,) = crowded.stack.target_roles.roles.values()
+    (statement,) = statements_of(crowded.stack.resolve(role.assume_role_policy_document))
+    assert statement["Condition"]["Null"] == {"sts:SourceIdentity": "false"}
+    assert crowded.stack.target_roles.unlisted == ["role-000"]
