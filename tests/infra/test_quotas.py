@@ -182,3 +182,14 @@ def test_a_role_whose_callers_do_not_fit_is_warned_about_by_name(tmp_path: Path)
     (statement,) = statements_of(crowded.stack.resolve(role.assume_role_policy_document))
     assert statement["Condition"]["Null"] == {"sts:SourceIdentity": "false"}
     assert crowded.stack.target_roles.unlisted == ["role-000"]
+
+
+def test_two_hundred_external_roles_fit_the_execution_role() -> None:
+    from credvend_policy.quotas import policy_findings
+
+    policy = _generated(200, 200, external_every=1)  # every role in another account
+    report = policy_findings(policy)
+    (managed,) = [f for f in report.findings if f.document.startswith("managed policies of the execution role")]
+    assert "200 external role ARNs" in managed.document
+    assert not managed.exceeded
+    assert [str(f) for f in report.findings if f.exceeded] == []
