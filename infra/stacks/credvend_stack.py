@@ -9,9 +9,9 @@ from aws_cdk import CfnOutput, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from credvend_policy import Policy, trust_policy_document
+from credvend_policy import Policy
 from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, chunk_arns
-from credvend_policy.trust import VENDING_ACTIONS, WIDEST_PARTITION
+from credvend_policy.trust import VENDING_ACTIONS, WIDEST_PARTITION, trust_policy
 from infra.components.target_roles import STACK_TAG, TargetRoles
 from infra.components.vending_api import VendingApi
 from infra.components.vending_function import VendingFunction
@@ -21,6 +21,7 @@ from infra.quota_checks import QuotaChecks
 
 # Where an account number belongs in a file written while the account is still unknown.
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
+
 
 class CredvendStack(Stack):
     # Set by infra.assembly.build_app: the quota plugin, whose findings the bench reports.
@@ -79,14 +80,6 @@ class CredvendStack(Stack):
     # --- grants ---------------------------------------------------------------------------
 
     @property
-    def vendable_role_arns(self) -> list[str]:
-        """Every role ARN of the policy file, computed the way the function computes it at run time."""
-        return [
-            spec.arn_in(alias=alias, partition=self.partition, account=self.account)
-            for alias, spec in self.policy.roles.items()
-        ]
-
-    @property
     def external_role_arns(self) -> list[str]:
         return [spec.arn for spec in self.policy.roles.values() if spec.arn is not None]
 
@@ -104,30 +97,36 @@ class CredvendStack(Stack):
         permission (IAM allows it to every identity, even against an explicit Deny).
         """
         on_function = self.from_the_function
-        statements = [
-            iam.PolicyStatement(
-                sid="AssumeRolesThisStackCreated",
-                # The identity side of what every trust policy allows.
-                actions=list(VENDING_ACTIONS),
-                resources=[f"arn:{self.partition}:iam::{self.account}:role/*"],
-                conditions={"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": self.stack_name}, **on_function},
-            ),
+        statements = []
+        if self.target_roles.roles:
+            statements.append(
+                iam.PolicyStatement(
+                    sid="AssumeRolesThisStackCreated",
+                    # The identity side of what every trust policy allows.
+                    actions=list(VENDING_ACTIONS),
+                    resources=[f"arn:{self.partition}:iam::{self.account}:role/*"],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": self.stack_name}, **on_function},
+                )
+            )
+        statements.append(
             iam.PolicyStatement(
                 sid="WriteOwnLogGroup",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                 # A log group's Arn attribute ends in ":*": the streams inside it.
                 resources=[self.vending.log_group.log_group_arn],
                 conditions=on_function,
-            ),
-        ]
-        permissions = iam.Policy(self, "VendingPermissions", roles=[role], statements=statements)
-        acknowledge(
-            permissions,
-            "AwsSolutions-IAM5",
-            finding=f"Resource::arn:{self._as_nag_shows(self.partition)}:iam::{self._as_nag_shows(self.account)}:role/*",
-            reason="Only roles tagged with this stack's name (the roles it creates), and only from inside the "
-            "function; each such role's trust policy admits this execution role alone.",
+            )
         )
+        permissions = iam.Policy(self, "VendingPermissions", roles=[role], statements=statements)
+        if self.target_roles.roles:
+            partition, account = self._as_nag_shows(self.partition), self._as_nag_shows(self.account)
+            acknowledge(
+                permissions,
+                "AwsSolutions-IAM5",
+                finding=f"Resource::arn:{partition}:iam::{account}:role/*",
+                reason="Only roles tagged with this stack's name (the roles it creates), and only from inside the "
+                "function; each such role's trust policy admits this execution role alone.",
+            )
         self.external_role_policies: list[iam.ManagedPolicy] = []
         for index, arns in enumerate(
             chunk_arns(self.external_role_arns, statement_overhead=EXTERNAL_STATEMENT_OVERHEAD)
@@ -189,12 +188,7 @@ class CredvendStack(Stack):
                 "TrustPolicies",
                 value=self.to_json_string(
                     {
-                        alias: trust_policy_document(
-                            self.policy,
-                            alias,
-                            vending_role_arn=self.vending.role.role_arn,
-                            budget=self.config.trust_policy_quota,
-                        )
+                        alias: self.trust_document(alias, vending_role_arn=self.vending.role.role_arn)
                         for alias in self.external_aliases
                     }
                 ),
@@ -206,6 +200,17 @@ class CredvendStack(Stack):
     @property
     def external_aliases(self) -> list[str]:
         return [alias for alias, spec in self.policy.roles.items() if not spec.create]
+
+    def trust_document(self, alias: str, *, vending_role_arn: str) -> dict[str, Any]:
+        """The trust policy of ``alias``, sized as IAM will see it: the same document (and the
+        same listed-or-not decision) in the template, the outputs and the assembly's files."""
+        return trust_policy(
+            self.policy,
+            alias,
+            vending_role_arn=vending_role_arn,
+            budget=self.config.trust_policy_quota,
+            measured_arn=self.function_role_arn_measured,
+        ).document
 
     @property
     def function_role_arn_measured(self) -> str:
@@ -222,9 +227,4 @@ class CredvendStack(Stack):
     def external_trust_policies(self) -> dict[str, dict[str, Any]]:
         """alias -> trust policy document for each ``arn:`` role, with a literal principal ARN."""
         arn = self.function_role_arn_literal
-        return {
-            alias: trust_policy_document(
-                self.policy, alias, vending_role_arn=arn, budget=self.config.trust_policy_quota
-            )
-            for alias in self.external_aliases
-        }
+        return {alias: self.trust_document(alias, vending_role_arn=arn) for alias in self.external_aliases}

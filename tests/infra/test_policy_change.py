@@ -124,10 +124,15 @@ def _api_policy(api: Synth) -> dict[str, Any]:
 def test_a_new_caller_in_a_known_account_leaves_the_api_policy_alone(in_account: Synth, changed: Synth) -> None:
     # The API admits accounts; the function authorizes each caller by the policy file.
     assert _api_policy(changed) == _api_policy(in_account)
+    assert set(changed.of_type("AWS::ApiGateway::Deployment")) == set(in_account.of_type("AWS::ApiGateway::Deployment"))
 
 
 def test_a_caller_in_a_new_account_adds_exactly_that_account(in_account: Synth, tmp_path) -> None:
-    elsewhere = synth(tmp_path, NEW_CALLER_AND_ROLE.replace("123456789012:role/auditor", "444455556666:role/auditor"))
+    elsewhere = synth(
+        tmp_path,
+        NEW_CALLER_AND_ROLE.replace("123456789012:role/auditor", "444455556666:role/auditor"),
+        environ=ACCOUNT_ENV,
+    )
     before, after = _api_policy(in_account)["Statement"], _api_policy(elsewhere)["Statement"]
     allow_before, deny_before = before
     allow_after, deny_after = after
@@ -142,3 +147,7 @@ def test_a_caller_in_a_new_account_adds_exactly_that_account(in_account: Synth, 
     assert {key: value for key, value in deny_after.items() if key != "Condition"} == {
         key: value for key, value in deny_before.items() if key != "Condition"
     }
+    # API Gateway applies a resource policy only when the stage is redeployed.
+    assert set(elsewhere.of_type("AWS::ApiGateway::Deployment")) != set(
+        in_account.of_type("AWS::ApiGateway::Deployment")
+    )
