@@ -106,6 +106,17 @@ def api_resource_policy(
                 "Condition": deny_condition,
             }
         )
+    if protected and public and not statements:
+        # No SigV4 caller at all (OIDC callers only): the IAM routes stay shut to everyone.
+        statements.append(
+            {
+                "Sid": "NoCallerAccounts",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "execute-api:Invoke",
+                "Resource": protected,
+            }
+        )
     if public:
         statements.append(
             {

@@ -182,6 +182,17 @@ def test_public_routes_are_open_to_anyone_and_outside_the_deny() -> None:
     assert deny["Resource"] == allow["Resource"] == IAM_ROUTE_RESOURCES
 
 
+def test_without_sigv4_callers_the_iam_routes_are_shut_to_everyone() -> None:
+    from infra.components.vending_api import invoke_policy
+
+    document = invoke_policy([], public_routes=[("GET", "/.well-known/jwks.json")])
+    assert document is not None
+    deny, public = document["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Resource"]) == ("Deny", "*", IAM_ROUTE_RESOURCES)
+    assert "Condition" not in deny
+    assert public["Resource"] == ["execute-api:/*/GET/.well-known/jwks.json"]
+
+
 def test_public_routes_added_to_the_api_reach_its_policy(tmp_path) -> None:
     import aws_cdk as cdk
     from aws_cdk import aws_apigateway as apigw
