@@ -78,7 +78,7 @@ def _ref(logical_id: str, resources: Mapping[str, Any]) -> str:
     return _UNKNOWN
 
 
-def _get_att(logical_id: str, attribute: str, resources: Mapping[str, Any]) -> str:
+def _get_att(logical_id: str, attribute: str, resources: Mapping[str, Any]) -> Any:
     resource = resources.get(logical_id, {})
     kind = resource.get("Type", "")
     prefix = f"arn:{WIDEST_PARTITION}"
@@ -91,6 +91,14 @@ def _get_att(logical_id: str, attribute: str, resources: Mapping[str, Any]) -> s
         return f"{prefix}:logs:{_REGION}:{_ACCOUNT}:log-group:{_ref(logical_id, resources)}:*"
     if kind == "AWS::ApiGateway::RestApi":
         return "x" * 10
+    if kind == "Custom::AWSCDKCfnJson" and attribute == "Value":
+        # CDK's CfnJson (JSON whose keys hold tokens, e.g. an OIDC issuer's `<host>:aud`
+        # condition key): its value is the JSON text of its Value property.
+        text = estimate(resource.get("Properties", {}).get("Value"), resources)
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError):
+            return text
     return _UNKNOWN
 
 

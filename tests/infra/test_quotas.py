@@ -111,6 +111,24 @@ def test_estimates_never_undercount_intrinsics() -> None:
     assert len(joined) >= len("arn:aws-us-gov:iam::123456789012:role/*")
 
 
+def test_cfn_json_values_are_counted_in_full() -> None:
+    # What a trust policy with a token in a condition key looks like (CDK's CfnJson).
+    subs = [f"repo:acme/app-{index}" for index in range(100)]
+    before, after = json.dumps({"PROVIDER:sub": subs}).split("PROVIDER")
+    resources = {
+        "Provider": {"Type": "AWS::IAM::OIDCProvider", "Properties": {}},
+        "Conditions": {
+            "Type": "Custom::AWSCDKCfnJson",
+            "Properties": {"Value": {"Fn::Join": ["", [before, {"Ref": "Provider"}, after]]}},
+        },
+    }
+    document = {"Statement": [{"Condition": {"StringEquals": {"Fn::GetAtt": ["Conditions", "Value"]}}}]}
+    estimated = estimate(document, resources)
+    (values,) = estimated["Statement"][0]["Condition"]["StringEquals"].values()
+    assert values == subs
+    assert iam_size(estimated) > iam_size({"k": subs})
+
+
 def test_findings_name_the_document_the_quota_and_the_size() -> None:
     template = {
         "Resources": {
