@@ -8,11 +8,10 @@ test_web_identity.py.)
 
 from __future__ import annotations
 
-import base64
 import http.server
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,8 +21,10 @@ from credvend_localstack import iam_policy_eval as iam
 from credvend_localstack import web_identity as wi
 from credvend_localstack.journal import AssumeRoleJournal
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from credvend_local.oidc_issuer import PrivateKey, b64url, sign
+from credvend_local.oidc_issuer import public_jwk as jwk
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -37,48 +38,7 @@ JWKS_URI = f"{ISSUER}/.well-known/jwks.json"
 MAX_SESSION = "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
 
 
-# ---------------------------------------------------------------------------- signing
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def int_b64(value: int, length: int | None = None) -> str:
-    return b64url(value.to_bytes(length or (value.bit_length() + 7) // 8, "big"))
-
-
-Key = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-_EC_HASH = {"ES256": (hashes.SHA256, 32), "ES384": (hashes.SHA384, 48), "ES512": (hashes.SHA512, 66)}
-_RS_HASH = {"RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512}
-
-
-def sign(claims: Mapping[str, Any], key: Key, alg: str = "RS256", kid: str | None = "key-1", **header: Any) -> str:
-    head: dict[str, Any] = {"alg": alg, "typ": "JWT", **header}
-    if kid is not None:
-        head["kid"] = kid
-    signing_input = f"{b64url(json.dumps(head).encode())}.{b64url(json.dumps(claims).encode())}".encode()
-    if alg in _RS_HASH:
-        assert isinstance(key, rsa.RSAPrivateKey)
-        signature = key.sign(signing_input, padding.PKCS1v15(), _RS_HASH[alg]())
-    else:
-        assert isinstance(key, ec.EllipticCurvePrivateKey)
-        hash_type, size = _EC_HASH[alg]
-        r, s = decode_dss_signature(key.sign(signing_input, ec.ECDSA(hash_type())))
-        signature = r.to_bytes(size, "big") + s.to_bytes(size, "big")
-    return f"{signing_input.decode()}.{b64url(signature)}"
-
-
-def jwk(key: Key, kid: str = "key-1", alg: str = "RS256") -> dict[str, Any]:
-    public = key.public_key()
-    if isinstance(public, rsa.RSAPublicKey):
-        numbers = public.public_numbers()
-        return {"kty": "RSA", "kid": kid, "alg": alg, "use": "sig", "n": int_b64(numbers.n), "e": int_b64(numbers.e)}
-    assert isinstance(public, ec.EllipticCurvePublicKey)
-    point = public.public_numbers()
-    size = _EC_HASH[alg][1]
-    crv = {"ES256": "P-256", "ES384": "P-384", "ES512": "P-521"}[alg]
-    return {"kty": "EC", "kid": kid, "alg": alg, "crv": crv, "x": int_b64(point.x, size), "y": int_b64(point.y, size)}
+# ---------------------------------------------------------------------------- keys
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +86,7 @@ ALL_ACTIONS = ["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity", "sts:Ta
 class World:
     """The IAM and issuer state a verdict depends on, each piece replaceable by a test."""
 
-    def __init__(self, key: Key) -> None:
+    def __init__(self, key: PrivateKey) -> None:
         self.providers = {PROVIDER_ARN: wi.OidcProvider(PROVIDER_ARN, PROVIDER_URL, (AUDIENCE,))}
         self.roles = {
             ROLE_ARN: iam.TargetRole(
