@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from credvend_local.oidc_issuer import PrivateKey, b64url, sign
 from credvend_local.oidc_issuer import public_jwk as jwk
+from credvend_local.sts_journal import StsJournal
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"
@@ -539,6 +540,17 @@ def test_the_journal_records_web_identity_decisions() -> None:
     first, second = journal.snapshot()["entries"]
     assert (first["operation"], first["subject"], first["outcome"]) == ("AssumeRoleWithWebIdentity", "alice", "allowed")
     assert (second["operation"], second["subject"]) == ("AssumeRole", None)
+
+
+def test_the_e2e_journal_reader_counts_web_identity_calls_with_the_stacks_issuer_as_the_functions() -> None:
+    function_role = f"arn:aws:iam::{ACCOUNT}:role/credvend-fn"
+    entry = {"operation": "AssumeRoleWithWebIdentity", "caller_arn": PROVIDER_ARN}
+    assert StsJournal("http://x", function_role, issuer_provider_arn=PROVIDER_ARN).is_function(entry)
+    assert not StsJournal("http://x", function_role).is_function(entry)
+    other = {**entry, "caller_arn": f"arn:aws:iam::{ACCOUNT}:oidc-provider/elsewhere.example"}
+    assert not StsJournal("http://x", function_role, issuer_provider_arn=PROVIDER_ARN).is_function(other)
+    session = {"caller_arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/credvend-fn/credvend-fn"}
+    assert StsJournal("http://x", function_role, issuer_provider_arn=PROVIDER_ARN).is_function(session)
 
 
 # ---------------------------------------------------------------------------- where keys are fetched from
