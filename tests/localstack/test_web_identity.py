@@ -1,7 +1,7 @@
 """AssumeRoleWithWebIdentity inside a running LocalStack, judged by the STS rules plugin.
 
 Independent of credvend: the tests run their own OpenID Connect issuer on a loopback port
-(credvend_local.oidc_issuer), register it as an IAM OIDC provider, create roles that trust
+(credvend_local.web_identity_issuer), register it as an IAM OIDC provider, create roles that trust
 it, and check what AWS's STS would answer. Stock LocalStack grants 12 hours to any token;
 these tests fail on it. (The rules one by one, without LocalStack: test_web_identity_rules.py.)
 """
@@ -20,7 +20,7 @@ import requests
 from botocore.exceptions import ClientError
 
 from credvend_local.fixtures import localstack  # noqa: F401  (the session fixture that starts LocalStack)
-from credvend_local.oidc_issuer import STS_AUDIENCE, LoopbackIssuer, new_rsa_key, public_jwk, sign, unsigned
+from credvend_local.web_identity_issuer import STS_AUDIENCE, LoopbackIssuer, new_rsa_key, public_jwk, sign, unsigned
 
 pytestmark = pytest.mark.localstack
 

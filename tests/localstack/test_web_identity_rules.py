@@ -23,9 +23,9 @@ from credvend_localstack.journal import AssumeRoleJournal
 from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from credvend_local.oidc_issuer import PrivateKey, b64url, sign
-from credvend_local.oidc_issuer import public_jwk as jwk
 from credvend_local.sts_journal import StsJournal
+from credvend_local.web_identity_issuer import PrivateKey, b64url, sign
+from credvend_local.web_identity_issuer import public_jwk as jwk
 
 ACCOUNT = "111122223333"
 OTHER_ACCOUNT = "444455556666"

@@ -1,12 +1,13 @@
-"""A throwaway OpenID Connect issuer for tests: signs tokens, serves its discovery document
-and JWKS on a loopback port.
+"""A throwaway OpenID Connect issuer that STS web identity can trust, for tests: signs
+tokens, serves its discovery document and JWKS on a loopback port.
 
 Why: the LocalStack STS rules (credvend_local/plugin/credvend_localstack/web_identity.py)
 judge AssumeRoleWithWebIdentity as AWS does, so tests need tokens a real issuer signed,
 tokens it did not (another key under the same kid), and an issuer STS can fetch keys
 from. IAM registers only https:// provider URLs, so the issuer URL is
 ``https://127.0.0.1:PORT/PATH``; the STS rules fetch loopback issuers over plain HTTP,
-which is what this server speaks.
+which is what this server speaks. (credvend's own OIDC caller routes have their issuer
+for tests elsewhere; this one is shaped for IAM OIDC providers and STS.)
 
 The private keys live in this process only; nothing here is a credential of anything real.
 """
