@@ -328,3 +328,61 @@ def test_an_execute_api_issuer_is_fetched_from_the_local_gateway(endpoint: str, 
     finally:
         iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
         apigw.delete_rest_api(restApiId=api_id)
+
+
+# ---------------------------------------------------------------------------- the provider from CloudFormation
+
+
+def test_a_cloudformation_oidc_provider_is_a_real_iam_provider(endpoint: str) -> None:
+    """Community LocalStack has no AWS::IAM::OIDCProvider and skips it silently; the plugin's
+    resource provider creates it in IAM, so a stack's web identity roles can be assumed."""
+    cfn, iam = client(endpoint, "cloudformation"), client(endpoint, "iam")
+    with LoopbackIssuer() as issuer:
+        template = {
+            "Resources": {
+                "Provider": {
+                    "Type": "AWS::IAM::OIDCProvider",
+                    "Properties": {"Url": issuer.url, "ClientIdList": [STS_AUDIENCE]},
+                },
+                "Role": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {
+                        "MaxSessionDuration": 43200,
+                        "AssumeRolePolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Principal": {"Federated": {"Ref": "Provider"}},
+                                    "Action": "sts:AssumeRoleWithWebIdentity",
+                                    "Condition": {"StringEquals": {f"{issuer.provider_url}:sub": "alice"}},
+                                }
+                            ],
+                        },
+                    },
+                },
+            },
+            "Outputs": {
+                "ProviderRef": {"Value": {"Ref": "Provider"}},
+                "ProviderArn": {"Value": {"Fn::GetAtt": ["Provider", "Arn"]}},
+                "RoleArn": {"Value": {"Fn::GetAtt": ["Role", "Arn"]}},
+            },
+        }
+        name = f"webid-{uuid.uuid4().hex[:8]}"
+        cfn.create_stack(StackName=name, TemplateBody=json.dumps(template))
+        cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        outputs = {
+            o["OutputKey"]: o["OutputValue"] for o in cfn.describe_stacks(StackName=name)["Stacks"][0]["Outputs"]
+        }
+        expected_arn = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{issuer.provider_url}"
+        assert outputs["ProviderRef"] == outputs["ProviderArn"] == expected_arn
+        provider = iam.get_open_id_connect_provider(OpenIDConnectProviderArn=expected_arn)
+        assert provider["ClientIDList"] == [STS_AUDIENCE]
+
+        granted = assume(endpoint, outputs["RoleArn"], issuer.mint("alice"), duration=43200)
+        assert granted["Provider"] == expected_arn
+
+        cfn.delete_stack(StackName=name)
+        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+        arns = [p["Arn"] for p in iam.list_open_id_connect_providers()["OpenIDConnectProviderList"]]
+        assert expected_arn not in arns
