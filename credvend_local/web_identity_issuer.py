@@ -20,7 +20,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
@@ -33,9 +33,13 @@ SOURCE_IDENTITY_CLAIM = "https://aws.amazon.com/source_identity"
 TAGS_CLAIM = "https://aws.amazon.com/tags"
 STS_AUDIENCE = "sts.amazonaws.com"
 
-_RSA_HASHES = {"RS256": hashes.SHA256, "RS384": hashes.SHA384, "RS512": hashes.SHA512}
+_RSA_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "RS256": hashes.SHA256,
+    "RS384": hashes.SHA384,
+    "RS512": hashes.SHA512,
+}
 # alg -> (hash, JWK curve name, byte length of each of r and s)
-_EC = {
+_EC: dict[str, tuple[Callable[[], hashes.HashAlgorithm], str, int]] = {
     "ES256": (hashes.SHA256, "P-256", 32),
     "ES384": (hashes.SHA384, "P-384", 48),
     "ES512": (hashes.SHA512, "P-521", 66),

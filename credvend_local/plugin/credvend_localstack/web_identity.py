@@ -780,25 +780,30 @@ def judged_assume_role_with_web_identity(
 
     request = WebIdentityRequest(role_arn, role_session_name, web_identity_token, duration_seconds)
     verdict = judge(request, lookup_role=lookup_role, lookup_provider=lookup_provider, keys=KEYS.keys, now=time.time())
-    journal = {
-        "caller_arn": verdict.principal,
-        "role_arn": role_arn,
-        "role_session_name": role_session_name,
-        "duration_seconds": duration_seconds,
-        "source_identity": verdict.source_identity,
-        "operation": OPERATION,
-        "subject": verdict.subject,
-    }
+
+    def record(error_code: str | None = None, error_message: str | None = None) -> None:
+        JOURNAL.record(
+            caller_arn=verdict.principal,
+            role_arn=role_arn,
+            role_session_name=role_session_name,
+            duration_seconds=duration_seconds,
+            source_identity=verdict.source_identity,
+            error_code=error_code,
+            error_message=error_message,
+            operation=OPERATION,
+            subject=verdict.subject,
+        )
+
     if verdict.grant is None:
         refusal = verdict.refusal
         assert refusal is not None
-        JOURNAL.record(**journal, error_code=refusal.code, error_message=refusal.message)
+        record(refusal.code, refusal.message)
         LOG.info(
             "credvend STS rules refuse AssumeRoleWithWebIdentity of %s: %s %s", role_arn, refusal.code, refusal.message
         )
         raise CommonServiceException(refusal.code, refusal.message, refusal.status, sender_fault=True)
     response = _issue(self, context, verdict.grant, role_session_name)
-    JOURNAL.record(**journal)
+    record()
     return response
 
 
