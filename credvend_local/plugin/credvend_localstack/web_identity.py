@@ -748,7 +748,10 @@ def lookup_provider(arn: str) -> OidcProvider | None:
     stored = iam_stores[account]["us-east-1"].OIDC_PROVIDERS.get(arn)
     if stored is None:
         return None
-    return OidcProvider(arn=stored.arn, url=stored.url, client_ids=tuple(stored.client_id_list or ()))
+    # the condition-key prefix is the provider's name as its ARN has it: LocalStack stores the
+    # URL as given, so an issuer created with a trailing slash would otherwise keep it
+    url = stored.arn.split(":oidc-provider/", 1)[-1]
+    return OidcProvider(arn=stored.arn, url=url, client_ids=tuple(stored.client_id_list or ()))
 
 
 def install() -> None:
