@@ -424,6 +424,50 @@ def test_an_unreadable_trust_policy_fails_closed(world: World, key: rsa.RSAPriva
     assert refusal(world.judge(sign(claims(), key))) == DENIED
 
 
+# LocalStack's CloudFormation rewrites a whole execute-api URL string (the provider's Url) into
+# its own form, but not the same URL inside a trust policy's condition keys
+REWRITTEN_URL = "abc123.execute-api.localhost.localstack.cloud:4566/prod"
+REWRITTEN_ARN = f"arn:aws:iam::{ACCOUNT}:oidc-provider/{REWRITTEN_URL}"
+
+
+@pytest.mark.parametrize(
+    ("prefix", "names"),
+    [
+        (REWRITTEN_URL, True),
+        ("abc123.execute-api.us-east-1.amazonaws.com/prod", True),
+        ("abc123.execute-api.us-east-1.localhost.localstack.cloud/prod", True),
+        ("abc123.execute-api.us-east-1.amazonaws.com/other", False),
+        ("xyz789.execute-api.us-east-1.amazonaws.com/prod", False),
+        ("abc123.execute-api.us-east-1.amazonaws.com.evil.example/prod", False),
+        ("token.actions.githubusercontent.com", False),
+    ],
+)
+def test_condition_keys_name_a_provider_localstack_rewrote(prefix: str, names: bool) -> None:
+    assert wi.names_provider(prefix, REWRITTEN_URL) is names
+
+
+def test_a_provider_localstack_did_not_rewrite_is_named_exactly() -> None:
+    assert not wi.names_provider("abc123.execute-api.eu-west-1.amazonaws.com/prod", PROVIDER_URL)
+    policy = trust_policy(federated(["sts:AssumeRoleWithWebIdentity"], SUB_ALICE))
+    assert wi.align_provider_keys(policy, PROVIDER_URL) == policy
+
+
+def test_a_stacks_trust_policy_reads_as_on_aws_after_localstacks_rewriting(
+    world: World, key: rsa.RSAPrivateKey
+) -> None:
+    issuer = f"https://{REWRITTEN_URL}"
+    world.providers[REWRITTEN_ARN] = wi.OidcProvider(REWRITTEN_ARN, REWRITTEN_URL, (AUDIENCE,))
+    world.documents[f"{issuer}/.well-known/openid-configuration"] = {"jwks_uri": JWKS_URI}
+    aws_shaped = "abc123.execute-api.us-east-1.amazonaws.com/prod"
+    condition = {"StringEquals": {f"{aws_shaped}:aud": AUDIENCE, f"{aws_shaped}:sub": "alice"}}
+    world.set_trust(federated(["sts:AssumeRoleWithWebIdentity"], condition, provider=REWRITTEN_ARN))
+    assert world.judge(sign(claims(iss=issuer), key)).grant is not None
+    assert refusal(world.judge(sign(claims(iss=issuer, sub="mallory"), key))) == DENIED
+    other_api = {"StringEquals": {"xyz789.execute-api.us-east-1.amazonaws.com/prod:sub": "alice"}}
+    world.set_trust(federated(["sts:AssumeRoleWithWebIdentity"], other_api, provider=REWRITTEN_ARN))
+    assert refusal(world.judge(sign(claims(iss=issuer), key))) == DENIED
+
+
 # ---------------------------------------------------------------------------- source identity & tags
 
 
@@ -571,6 +615,10 @@ GATEWAY = "http://127.0.0.1:4599"
         ),
         (
             "https://abc123.execute-api.localhost.localstack.cloud:4566/prod/.well-known/jwks.json",
+            f"{GATEWAY}/_aws/execute-api/abc123/prod/.well-known/jwks.json",
+        ),
+        (
+            "https://abc123.execute-api.us-east-1.localhost.localstack.cloud/prod/.well-known/jwks.json",
             f"{GATEWAY}/_aws/execute-api/abc123/prod/.well-known/jwks.json",
         ),
         ("https://127.0.0.1:8443/issuer/.well-known/jwks.json", "http://127.0.0.1:8443/issuer/.well-known/jwks.json"),

@@ -72,6 +72,7 @@ from .iam_policy_eval import (
     Refusal,
     TargetRole,
     evaluate,
+    parse_policy,
 )
 
 if TYPE_CHECKING:
@@ -333,7 +334,7 @@ def candidate_keys(jwks: Mapping[str, Any], kid: Any) -> list[Mapping[str, Any]]
 
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 _EXECUTE_API_HOST = re.compile(
-    r"(?P<api>[a-z0-9]+)\.execute-api\.(?:[a-z0-9-]+\.amazonaws\.com(?:\.cn)?|localhost\.localstack\.cloud)"
+    r"(?P<api>[a-z0-9]+)\.execute-api\.(?:[a-z0-9-]+\.)?(?:amazonaws\.com(?:\.cn)?|localhost\.localstack\.cloud)"
 )
 
 
@@ -341,7 +342,7 @@ def resolve_fetch_url(url: str, gateway: str) -> str:
     """Where to fetch an issuer's document from, given LocalStack's own base URL.
 
     - `https://{api}.execute-api.{region}.amazonaws.com/{stage}/...` (and LocalStack's
-      `{api}.execute-api.localhost.localstack.cloud` form): the local gateway's route for
+      `{api}.execute-api[.{region}].localhost.localstack.cloud[:port]` forms): the local gateway's route for
       that API and stage, `{gateway}/_aws/execute-api/{api}/{stage}/...`;
     - a loopback host (a test's own server): as is, over plain HTTP — IAM registers only
       https:// providers, and no certificate exists for such a server;
@@ -624,12 +625,63 @@ def required_actions(request: TrustRequest) -> tuple[str, ...]:
     return tuple(actions)
 
 
+# LocalStack's CloudFormation rewrites every string value that is a whole execute-api URL,
+# https://{api}.execute-api.{region}.{amazonaws.com|localhost.localstack.cloud}/{path}, into its
+# own reachable form https://{api}.execute-api.localhost.localstack.cloud:{port}/{path}. A stack's
+# OIDC provider Url and its function's issuer setting get rewritten; the same URL inside a JSON
+# document (a trust policy's `<provider>:sub` condition key) does not. On AWS both are one
+# string, so a trust policy key in the unrewritten form names the rewritten provider.
+_LOCALSTACK_REWRITTEN = re.compile(r"(?P<api>[a-z0-9]+)\.execute-api\.localhost\.localstack\.cloud:\d+(?P<path>/.*)?")
+_UNREWRITTEN = re.compile(
+    r"(?P<api>[a-z0-9]+)\.execute-api\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|localhost\.localstack\.cloud)(?P<path>/.*)?"
+)
+
+
+def names_provider(prefix: str, provider_url: str) -> bool:
+    """Whether a condition key's provider part (`<prefix>:sub`) names the provider stored as
+    `provider_url`, allowing for LocalStack's rewriting of execute-api URLs (above)."""
+    if prefix.lower() == provider_url.lower():
+        return True
+    rewritten, written = _LOCALSTACK_REWRITTEN.fullmatch(provider_url.lower()), _UNREWRITTEN.fullmatch(prefix.lower())
+    return bool(rewritten and written and rewritten["api"] == written["api"] and rewritten["path"] == written["path"])
+
+
+def align_provider_keys(policy: Mapping[str, Any], provider_url: str) -> dict[str, Any]:
+    """The policy with each condition key that names the provider in another spelling
+    renamed to `<provider_url>:<claim>` (a no-op unless LocalStack rewrote the provider URL)."""
+    if not _LOCALSTACK_REWRITTEN.fullmatch(provider_url.lower()):
+        return dict(policy)
+
+    def align(key: str) -> str:
+        prefix, sep, claim = key.rpartition(":")
+        return (
+            f"{provider_url}:{claim}"
+            if sep and prefix != provider_url and names_provider(prefix, provider_url)
+            else key
+        )
+
+    statements = policy.get("Statement")
+    aligned = []
+    for statement in statements if isinstance(statements, list) else [statements]:
+        condition = statement.get("Condition") if isinstance(statement, Mapping) else None
+        if isinstance(condition, Mapping):
+            statement = {
+                **statement,
+                "Condition": {
+                    operator: {align(k): v for k, v in block.items()} if isinstance(block, Mapping) else block
+                    for operator, block in condition.items()
+                },
+            }
+        aligned.append(statement)
+    return {**policy, "Statement": aligned}
+
+
 def trust_allows(role: TargetRole, request: TrustRequest) -> bool:
     caller, context = web_identity_caller(request), trust_context(request)
     try:
+        document = align_provider_keys(parse_policy(role.trust_policy), request.provider.url)
         return all(
-            evaluate(role.trust_policy, action, caller, context) is Decision.ALLOW
-            for action in required_actions(request)
+            evaluate(document, action, caller, context) is Decision.ALLOW for action in required_actions(request)
         )
     except PolicyError:
         return False  # fail closed: what cannot be read must not let a test pass that AWS would fail
