@@ -789,7 +789,9 @@ def gateway_url() -> str:
     return f"http://127.0.0.1:{config.GATEWAY_LISTEN[0].port}"
 
 
-KEYS = JwksCache(fetch_json, lambda url: resolve_fetch_url(url, gateway_url()))
+# 5 minutes: a stack's JWKS is served by its function, so each fetch is a Lambda invocation;
+# a rotated key is still picked up at once (an unknown kid fetches again)
+KEYS = JwksCache(fetch_json, lambda url: resolve_fetch_url(url, gateway_url()), ttl=300.0)
 
 
 def lookup_provider(arn: str) -> OidcProvider | None:
