@@ -21,7 +21,7 @@ from credvend_localstack import iam_policy_eval as iam
 from credvend_localstack import web_identity as wi
 from credvend_localstack.journal import AssumeRoleJournal
 from cryptography.hazmat.primitives import hashes, hmac
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from credvend_local.sts_journal import StsJournal
 from credvend_local.web_identity_issuer import PrivateKey, b64url, sign
@@ -233,6 +233,14 @@ def test_hmac_tokens_are_refused_even_keyed_with_the_public_key(world: World, ke
     mac.update(f"{head}.{body}".encode())
     code, _, _ = refusal(world.judge(f"{head}.{body}.{b64url(mac.finalize())}"))
     assert code == "InvalidIdentityToken"
+
+
+def test_critical_header_extensions_are_refused(world: World, key: rsa.RSAPrivateKey) -> None:
+    # a correctly signed token whose header demands an extension (RFC 7515 crit) no verifier here knows
+    head = b64url(json.dumps({"alg": "RS256", "kid": "key-1", "crit": ["b64"], "b64": False}).encode())
+    body = b64url(json.dumps(claims()).encode())
+    signature = key.sign(f"{head}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    assert refusal(world.judge(f"{head}.{body}.{b64url(signature)}")) == invalid(wi.NOT_A_JWT)
 
 
 @pytest.mark.parametrize("claim", ["iss", "sub", "aud", "exp"])

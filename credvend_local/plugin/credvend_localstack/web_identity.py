@@ -286,6 +286,10 @@ def check_algorithm(jws: Jws) -> str:
     alg = jws.header.get("alg")
     if not isinstance(alg, str) or alg not in ALGORITHMS:
         raise Refused(invalid_token(unsupported_alg_message(alg)))
+    # RFC 7515 §4.1.11: a verifier must refuse critical header extensions it does not
+    # implement, and this one implements none (e.g. b64=false payloads)
+    if "crit" in jws.header:
+        raise Refused(invalid_token(NOT_A_JWT))
     return alg
 
 
