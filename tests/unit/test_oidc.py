@@ -557,3 +557,12 @@ def test_the_iam_path_never_imports_the_oidc_verifier() -> None:
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=root / "lambda_src")
+
+
+@pytest.mark.parametrize("header", [{"crit": ["exp"], "exp": 1}, {"crit": ["b64"], "b64": False}])
+def test_critical_header_extensions_are_refused(
+    sts: CountingSts, github: LocalOidcIssuer, header: dict[str, Any]
+) -> None:
+    token = github.mint(github.github_claims(repository="acme/app", environment="prod"), headers=header)
+    assert call(oidc_event("POST", "/oidc/credentials", token=token, body={"role": "deployer"}))[0] == 401
+    assert sts.calls == 0

@@ -136,6 +136,9 @@ class OidcVerifier:
         unverified_alg = unverified_header.get("alg")
         if not isinstance(unverified_alg, str) or unverified_alg not in spec.algorithms:
             raise rejected("algorithm_not_allowed")
+        if "crit" in unverified_header or "b64" in unverified_header:
+            # RFC 7515 §4.1.11: extensions we do not implement must not be ignored; ID tokens use none.
+            raise rejected("critical_header")
         unverified_kid = unverified_header.get("kid")
         if unverified_kid is not None and not isinstance(unverified_kid, str):
             raise rejected("malformed")
