@@ -56,11 +56,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{PROG}: error: Usage: {one_line(message)} (see `{self.prog} --help`)\n")
 
 
+def _decimal(text: str, what: str) -> int:
+    """ASCII digits only: ``int()`` alone also takes " 900\n", "9_00" and non-ASCII digits."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}")
+    return int(text)
+
+
 def _duration(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _decimal(text, "an integer")
     if not MIN_DURATION <= value <= MAX_DURATION:
         raise argparse.ArgumentTypeError(f"must be {MIN_DURATION}..{MAX_DURATION} seconds (the service clamps)")
     return value
@@ -77,10 +81,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    value = _decimal(text, "a port")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be 0..65535 (0: any free port)")
     return value
