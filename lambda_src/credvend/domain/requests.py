@@ -83,6 +83,10 @@ def _json_int(text: str) -> int | _OversizedInt:
     return int(text) if len(text) <= _INT_DIGITS_LIMIT else _OversizedInt()
 
 
+# One decoder for every request: json.loads() with hooks would build a new one per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_int=_json_int)
+
+
 def parse_body(unverified_body: str | None, *, is_base64: bool = False) -> VendRequest:
     """``POST /credentials``: the size limit first, then JSON, then the model."""
     raw = unverified_body or ""
@@ -98,7 +102,8 @@ def parse_body(unverified_body: str | None, *, is_base64: bool = False) -> VendR
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge()
     try:
-        document = json.loads(data, object_pairs_hook=_object_without_duplicates, parse_int=_json_int)
+        # What json.loads does with bytes (UTF-8, or UTF-16/32 by their BOM or zero bytes).
+        document = _DECODER.decode(data.decode(json.detect_encoding(data)))  # strict: no lone surrogates
     except _DuplicateKey:
         raise InvalidRequest("The request body names a field more than once.") from None
     except (ValueError, RecursionError):  # JSONDecodeError, UnicodeDecodeError; nesting too deep
