@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
@@ -145,27 +146,33 @@ _EVENT_TEXT_MAPS = ("headers", "queryStringParameters", "pathParameters", "stage
 _EVENT_LIST_MAPS = ("multiValueHeaders", "multiValueQueryStringParameters")
 
 
+_STR = frozenset({str})
+_LIST = frozenset({list})
+
+
+def _text_map(value: object) -> bool:
+    # Types gathered with map() (C speed): an event carries some 30 headers, on every request.
+    return isinstance(value, dict) and {*map(type, value)} <= _STR and {*map(type, value.values())} <= _STR
+
+
+def _list_map(value: object) -> bool:
+    return (
+        isinstance(value, dict)
+        and {*map(type, value)} <= _STR
+        and {*map(type, value.values())} <= _LIST
+        and {*map(type, chain.from_iterable(value.values()))} <= _STR
+    )
+
+
 def check_proxy_event(unverified_event: Mapping[str, Any]) -> None:
     """Refuse an event whose fields do not have the types of an API Gateway REST proxy event."""
-    if not all(isinstance(unverified_event.get(name), str) for name in _EVENT_TEXT):
+    get = unverified_event.get
+    if not all(isinstance(get(name), str) for name in _EVENT_TEXT):
         raise InvalidRequest("The request has no method or path.")
-    if not all(isinstance(unverified_event.get(name), str | None) for name in _EVENT_OPTIONAL_TEXT):
+    if not (
+        all(isinstance(get(name), str | None) for name in _EVENT_OPTIONAL_TEXT)
+        and isinstance(get("isBase64Encoded"), bool | None)
+        and all(get(name) is None or _text_map(get(name)) for name in _EVENT_TEXT_MAPS)
+        and all(get(name) is None or _list_map(get(name)) for name in _EVENT_LIST_MAPS)
+    ):
         raise InvalidRequest("The request is not valid.")
-    if not isinstance(unverified_event.get("isBase64Encoded"), bool | None):
-        raise InvalidRequest("The request is not valid.")
-    for name in _EVENT_TEXT_MAPS:
-        value = unverified_event.get(name)
-        if value is not None and not (
-            isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())
-        ):
-            raise InvalidRequest("The request is not valid.")
-    for name in _EVENT_LIST_MAPS:
-        value = unverified_event.get(name)
-        if value is not None and not (
-            isinstance(value, dict)
-            and all(
-                isinstance(k, str) and isinstance(v, list) and all(isinstance(item, str) for item in v)
-                for k, v in value.items()
-            )
-        ):
-            raise InvalidRequest("The request is not valid.")
