@@ -32,7 +32,7 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
         Unauthenticated,
     )
     from credvend.domain.formats import render
-    from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
+    from credvend.domain.requests import VendRequest, check_proxy_event, parse_body, parse_path_and_query
     from credvend.domain.vend import Decision, StsPort, VendService
     from credvend.settings import Settings
 
@@ -182,8 +182,9 @@ class Runtime:
                 self._token = self._verified_token(event)
             else:
                 self._principal_arn = verified_principal_arn(self._decision.principal_arn)
+            check_proxy_event(event)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
-        except CredvendError as error:  # 401, or 503/500 while verifying a token (JWKS, policy)
+        except CredvendError as error:  # 401/400, or 503/500 while verifying a token (JWKS, policy)
             result = _proxy_result(self._on_error(error))
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)

@@ -566,3 +566,20 @@ def test_critical_header_extensions_are_refused(
     token = github.mint(github.github_claims(repository="acme/app", environment="prod"), headers=header)
     assert call(oidc_event("POST", "/oidc/credentials", token=token, body={"role": "deployer"}))[0] == 401
     assert sts.calls == 0
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        {"headers": ["Authorization"], "multiValueHeaders": None},
+        {"headers": None, "multiValueHeaders": {"Authorization": "not-a-list"}},
+        {"headers": {"Authorization": 42}, "multiValueHeaders": {}},
+        {"headers": None, "multiValueHeaders": {"Authorization": [None]}},
+    ],
+)
+def test_odd_header_shapes_are_401_never_500(sts: CountingSts, mangle: dict[str, Any]) -> None:
+    event = oidc_event("POST", "/oidc/credentials", token=None, body={"role": "deployer"})
+    event.update(mangle)
+    status, body = call(event)
+    assert (status, body["Error"]["Code"]) == (401, "Unauthenticated")
+    assert sts.calls == 0

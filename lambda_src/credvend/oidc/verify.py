@@ -68,12 +68,18 @@ def bearer_token(
 ) -> str:
     """The token in the ``Authorization`` header (any case), as ``Bearer <jwt>`` or the bare
     JWT (what the SDKs' container provider sends). No header, or more than one: rejected."""
+    # Anything but a mapping is no headers at all (the event's shape is checked after the
+    # token, so that a request without a valid token is a 401 whatever else is wrong with it).
+    if not isinstance(unverified_multi_headers, Mapping):
+        unverified_multi_headers = {}
+    if not isinstance(unverified_headers, Mapping):
+        unverified_headers = {}
     values: list[object] = []
-    for name, value in (unverified_multi_headers or {}).items():
+    for name, value in unverified_multi_headers.items():
         if isinstance(name, str) and name.lower() == "authorization":
             values.extend(value if isinstance(value, list) else [value])
     if not values:  # an event without multiValueHeaders (test rigs, other front ends)
-        headers = unverified_headers or {}
+        headers = unverified_headers
         values = [v for n, v in headers.items() if isinstance(n, str) and n.lower() == "authorization"]
     if not values:
         raise rejected("missing")
