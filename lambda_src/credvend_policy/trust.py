@@ -8,16 +8,92 @@ from __future__ import annotations
 
 from typing import Any
 
-from credvend_policy.model import Policy
+from credvend_policy.model import WEB_IDENTITY, Policy
 from credvend_policy.sts_names import source_identity_for
 
 VENDING_ACTIONS = ("sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession")
+WEB_IDENTITY_ACTIONS = ("sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity", "sts:TagSession")
+# The audience of every token credvend signs, and the one client id of its OIDC provider.
+STS_AUDIENCE = "sts.amazonaws.com"
 # ':' is illegal in a SourceIdentity, so this value can never match: a role that no
 # caller is granted stays locked instead of getting an empty (invalid) condition list.
 NO_CALLER_GRANTED = "credvend:no-caller-granted"
 
 
-def trust_policy_document(policy: Policy, alias: str, *, vending_role_arn: str) -> dict[str, Any]:
+def issuer_host_path(issuer: str) -> str:
+    """``https://abc.execute-api.eu-west-1.amazonaws.com/v1`` -> ``abc.execute-api.eu-west-1.amazonaws.com/v1``:
+    how IAM names an OIDC provider (its ARN) and its condition keys (``<host/path>:sub``)."""
+    return issuer.removeprefix("https://").rstrip("/")
+
+
+def oidc_provider_arn(issuer: str, *, partition: str, account: str) -> str:
+    """The ARN IAM gives the OIDC provider for ``issuer`` in ``account``."""
+    return f"arn:{partition}:iam::{account}:oidc-provider/{issuer_host_path(issuer)}"
+
+
+def oidc_provider_spec(issuer: str, *, partition: str, account: str) -> dict[str, Any]:
+    """The OIDC provider a web_identity role's account must have (what ``credvend trust-policy`` prints)."""
+    return {
+        "Url": issuer.rstrip("/"),
+        "ClientIDList": [STS_AUDIENCE],
+        "Arn": oidc_provider_arn(issuer, partition=partition, account=account),
+    }
+
+
+def trust_policy_document(
+    policy: Policy,
+    alias: str,
+    *,
+    vending_role_arn: str,
+    issuer: str | None = None,
+    oidc_provider_arn: str | None = None,
+) -> dict[str, Any]:
+    """The trust policy of ``alias`` for its issuance: ``assume_role`` trusts the vending
+    function's role; ``web_identity`` trusts credvend's OIDC issuer (``issuer`` and the
+    ``oidc_provider_arn`` registered for it in the role's account are then required)."""
+    if policy.issuance_of(alias) == WEB_IDENTITY:
+        if issuer is None or oidc_provider_arn is None:
+            raise ValueError(f"role {alias!r} uses web_identity issuance: the issuer and its OIDC provider are needed")
+        return web_identity_trust_policy_document(policy, alias, issuer=issuer, oidc_provider_arn=oidc_provider_arn)
+    return assume_role_trust_policy_document(policy, alias, vending_role_arn=vending_role_arn)
+
+
+def web_identity_trust_policy_document(
+    policy: Policy, alias: str, *, issuer: str, oidc_provider_arn: str
+) -> dict[str, Any]:
+    """The trust policy of a ``web_identity`` role: tokens from credvend's issuer, for its callers.
+
+    ``:aud`` pins the audience credvend signs for, ``:sub`` the callers granted the role (the
+    token's ``sub`` is the caller's name), ``sts:SourceIdentity`` (from the token's
+    source-identity claim) their SourceIdentities. The duration cap is the same
+    ``...IfExists`` form as for ``assume_role`` (the key is present for web identity requests).
+    """
+    role = policy.roles[alias]
+    callers = policy.callers_granted(alias)
+    host_path = issuer_host_path(issuer)
+    string_equals: dict[str, Any] = {
+        f"{host_path}:aud": STS_AUDIENCE,
+        f"{host_path}:sub": callers or [NO_CALLER_GRANTED],
+        "sts:SourceIdentity": [source_identity_for(caller) for caller in callers] or [NO_CALLER_GRANTED],
+    }
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "CredvendIssuer",
+                "Effect": "Allow",
+                "Principal": {"Federated": oidc_provider_arn},
+                "Action": list(WEB_IDENTITY_ACTIONS),
+                "Condition": {
+                    "StringEquals": string_equals,
+                    "NumericLessThanEqualsIfExists": {"sts:DurationSeconds": role.max_session_duration},
+                },
+            }
+        ],
+    }
+
+
+def assume_role_trust_policy_document(policy: Policy, alias: str, *, vending_role_arn: str) -> dict[str, Any]:
     """The IAM trust policy that lets only the vending function assume ``alias``, for its callers.
 
     ``sts:DurationSeconds`` is not in AssumeRole's request context (IAM documents it for
