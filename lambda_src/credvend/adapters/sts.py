@@ -52,15 +52,16 @@ _UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "ServiceUnavailableExcepti
 
 
 _SECRET_VALUES = re.compile(
-    r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?|<(?:SecretAccessKey|SessionToken)>|"
+    r"(?i)((?:x-amz-security-token|WebIdentityToken)['\"]?\s*[:=]\s*b?['\"]?|<(?:SecretAccessKey|SessionToken)>|"
     r"['\"](?:SecretAccessKey|SessionToken|Token)['\"]\s*:\s*['\"])[^'\"<\s,}]+"
 )
 
 
 class _RedactSecrets(logging.Filter):
     """botocore's DEBUG logs carry secrets: every response body (an AssumeRole body holds the
-    vended secret key and session token) and, in the canonical request and the request
-    headers, the function's own session token. Drop the bodies, redact the rest, so no log
+    vended secret key and session token), in the canonical request and the request headers
+    the function's own session token, and in AssumeRoleWithWebIdentity's parameters the
+    token credvend signed. Drop the bodies, redact the rest, so no log
     level ever shows a secret, whoever turns DEBUG on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
