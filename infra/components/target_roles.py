@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from aws_cdk import CfnTag
+from typing import Any
+
+from aws_cdk import CfnTag, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -19,18 +21,35 @@ class TargetRoles(Construct):
     other accounts apply by hand.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, policy: Policy, vending_role_arn: str) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        policy: Policy,
+        vending_role_arn: str,
+        issuer: str | None = None,
+        oidc_provider_arn: str | None = None,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.roles: dict[str, iam.CfnRole] = {}
         for alias, spec in policy.roles.items():
             if not spec.create:
                 continue
+            document: Any = trust_policy_document(
+                policy, alias, vending_role_arn=vending_role_arn, issuer=issuer, oidc_provider_arn=oidc_provider_arn
+            )
+            if policy.issuance_of(alias) == "web_identity":
+                # The condition keys name the issuer, whose host holds the API's id: a token.
+                # CloudFormation resolves no intrinsic in a JSON key, so the document goes as
+                # a string (the property takes one), with the id joined in.
+                document = Stack.of(self).to_json_string(document)
             role = iam.CfnRole(
                 self,
                 alias,
                 role_name=spec.role_name or default_role_name(alias),
                 description=f"credvend target role {alias!r}: vended to the callers granted it in the policy file",
-                assume_role_policy_document=trust_policy_document(policy, alias, vending_role_arn=vending_role_arn),
+                assume_role_policy_document=document,
                 max_session_duration=spec.max_session_duration,
                 managed_policy_arns=list(spec.managed_policy_arns) or None,
                 tags=[CfnTag(key="credvend:alias", value=alias)],

@@ -42,16 +42,33 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
-def invoke_policy(caller_principal_arns: Sequence[str]) -> iam.PolicyDocument | None:
+def invoke_policy(
+    caller_principal_arns: Sequence[str], *, public_routes: Sequence[tuple[str, str]] = ()
+) -> iam.PolicyDocument | None:
     """The API's resource policy: the policy file's caller principals may invoke it.
 
     A caller in another account needs this (and execute-api:Invoke in its own account);
     a caller in this account then needs nothing more. The principals are the callers'
     accounts, narrowed by aws:PrincipalArn, so a caller role that does not exist yet cannot
     make the deployment fail. A role listed without its path also matches it with one.
+
+    ``public_routes`` (method, path) may be invoked by anyone: the OIDC discovery routes,
+    which STS fetches anonymously from outside the account (CONTRACT §5, §9).
     """
+    public = (
+        [
+            iam.PolicyStatement(
+                sid="PublicRoutes",
+                principals=[iam.AnyPrincipal()],
+                actions=["execute-api:Invoke"],
+                resources=[f"execute-api:/*/{method.upper()}{path}" for method, path in public_routes],
+            )
+        ]
+        if public_routes
+        else []
+    )
     if not caller_principal_arns:
-        return None
+        return iam.PolicyDocument(statements=public) if public else None
     accounts: dict[str, None] = {}
     patterns: dict[str, None] = {}
     for arn in caller_principal_arns:
@@ -71,7 +88,8 @@ def invoke_policy(caller_principal_arns: Sequence[str]) -> iam.PolicyDocument | 
                 actions=["execute-api:Invoke"],
                 resources=["execute-api:/*"],
                 conditions={"ArnLike": {"aws:PrincipalArn": list(patterns)}},
-            )
+            ),
+            *public,
         ]
     )
 
@@ -91,6 +109,7 @@ class VendingApi(Construct):
         log_retention: logs.RetentionDays,
         create_cloudwatch_role: bool,
         caller_principal_arns: Sequence[str] = (),
+        public_routes: Sequence[tuple[str, str]] = (),
         tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -106,7 +125,7 @@ class VendingApi(Construct):
             description="credvend: short-lived AWS credentials for callers named in the policy file",
             # Service-to-service traffic from the same Region: no CloudFront in front.
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            policy=invoke_policy(caller_principal_arns),
+            policy=invoke_policy(caller_principal_arns, public_routes=public_routes),
             # Logging needs the account-wide API Gateway CloudWatch role. When this stack
             # creates it, destroy deletes it too (CDK's default would leave it behind).
             cloud_watch_role=create_cloudwatch_role,
@@ -136,7 +155,7 @@ class VendingApi(Construct):
             "ParameterValidator", validate_request_parameters=True, validate_request_body=False
         )
         # No test-invoke permission: only the deployed stage may invoke the function.
-        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+        integration = self.integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
 
         credentials = self.api.root.add_resource("credentials")
         credentials.add_method(

@@ -11,15 +11,18 @@ from aws_cdk import CfnOutput, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from credvend_policy import Policy, trust_policy_document
-from credvend_policy.trust import VENDING_ACTIONS
+from credvend_policy import Policy, parse_arn, trust_policy_document
+from credvend_policy.trust import VENDING_ACTIONS, oidc_provider_arn
+from infra.components.issuer import PUBLIC_ROUTES, OidcIssuer
 from infra.components.target_roles import TargetRoles
-from infra.components.vending_api import VendingApi
+from infra.components.vending_api import STAGE_NAME, VendingApi
 from infra.components.vending_function import VendingFunction
 from infra.config import RETENTION_BY_DAYS, DeploymentConfig
 
 # Where an account number belongs in a file written while the account is still unknown.
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
+# Where the API's id belongs in an issuer URL written before the API exists.
+API_ID_PLACEHOLDER = "API_ID"
 
 
 def _pascal(alias: str) -> str:
@@ -53,8 +56,6 @@ class CredvendStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             tracing=config.tracing,
         )
-        self.target_roles = TargetRoles(self, "TargetRoles", policy=policy, vending_role_arn=self.vending.role.role_arn)
-        self._grant_vending(self.vending.role)
         self.api = VendingApi(
             self,
             "Api",
@@ -65,21 +66,60 @@ class CredvendStack(Stack):
             log_retention=retention,
             create_cloudwatch_role=config.api_cloudwatch_role,
             caller_principal_arns=[arn for caller in policy.callers.values() for arn in caller.iam_principals],
+            public_routes=PUBLIC_ROUTES if self.uses_web_identity else (),
             tracing=config.tracing,
         )
+        self.issuer = self._oidc_issuer() if self.uses_web_identity else None
+        self.target_roles = TargetRoles(
+            self,
+            "TargetRoles",
+            policy=policy,
+            vending_role_arn=self.vending.role.role_arn,
+            issuer=self.issuer.issuer if self.issuer else None,
+            oidc_provider_arn=self.issuer.provider_arn if self.issuer else None,
+        )
+        self._grant_vending(self.vending.role)
         self._outputs()
+
+    # --- web identity (CONTRACT §9) ------------------------------------------------------
+
+    @property
+    def uses_web_identity(self) -> bool:
+        return any(self.policy.issuance_of(alias) == "web_identity" for alias in self.policy.roles)
+
+    def _oidc_issuer(self) -> OidcIssuer:
+        """The signing key, the OIDC provider and the public discovery routes; the function
+        learns the issuer and the key from its environment and may sign with that key only."""
+        issuer = OidcIssuer(
+            self,
+            "Issuer",
+            api=self.api.api,
+            integration=self.api.integration,
+            stage_name=STAGE_NAME,
+            signer_role_arn=self.vending.role.role_arn,
+        )
+        function = self.vending.function
+        function.add_environment("CREDVEND_ISSUER", issuer.issuer)
+        function.add_environment("CREDVEND_SIGNING_KEY", issuer.signing_key.key_arn)
+        issuer.grant_signing(self.vending.role, function_arn=function.function_arn)
+        return issuer
 
     # --- grants ---------------------------------------------------------------------------
 
     @property
     def vendable_role_arns(self) -> list[str]:
-        """Every role ARN of the policy file, computed the way the function computes it at run time."""
+        """Every ``assume_role`` role ARN of the policy file, computed the way the function
+        computes it at run time. ``web_identity`` roles need no permission: their
+        AssumeRoleWithWebIdentity call is unsigned, authorized by the token alone."""
         return [
             spec.arn_in(alias=alias, partition=self.partition, account=self.account)
             for alias, spec in self.policy.roles.items()
+            if self.policy.issuance_of(alias) == "assume_role"
         ]
 
     def _grant_vending(self, role: iam.IRole) -> None:
+        if not self.vendable_role_arns:
+            return
         # Nothing on "*": the function's only other STS call, GetCallerIdentity, needs no
         # permission (IAM allows it to every identity, even against an explicit Deny).
         iam.Policy(
@@ -118,8 +158,15 @@ class CredvendStack(Stack):
         )
         for alias, arn in self.target_roles.role_arns.items():
             CfnOutput(self, self._output_id("RoleArn", alias), value=arn, description=f"ARN of created role {alias!r}")
+        if self.issuer is not None:
+            CfnOutput(
+                self,
+                "IssuerUrl",
+                value=self.issuer.issuer,
+                description="credvend's OIDC issuer URL; web_identity roles trust its IAM OIDC provider",
+            )
         for alias in self.external_aliases:
-            document = trust_policy_document(self.policy, alias, vending_role_arn=self.vending.role.role_arn)
+            document = self._trust_policy(alias, vending_role_arn=self.vending.role.role_arn, issuer=None)
             CfnOutput(
                 self,
                 self._output_id("TrustPolicy", alias),
@@ -143,6 +190,22 @@ class CredvendStack(Stack):
     def external_trust_policies(self) -> dict[str, dict[str, Any]]:
         """alias -> trust policy document for each ``arn:`` role, with a literal principal ARN."""
         arn = self.function_role_arn_literal
+        region = self.region if not Token.is_unresolved(self.region) else "REGION"
+        issuer = f"https://{API_ID_PLACEHOLDER}.execute-api.{region}.amazonaws.com/{STAGE_NAME}"
         return {
-            alias: trust_policy_document(self.policy, alias, vending_role_arn=arn) for alias in self.external_aliases
+            alias: self._trust_policy(alias, vending_role_arn=arn, issuer=issuer) for alias in self.external_aliases
         }
+
+    def _trust_policy(self, alias: str, *, vending_role_arn: str, issuer: str | None) -> dict[str, Any]:
+        """An external role's trust policy; a web_identity role trusts the issuer's provider
+        in the role's own account (its owner creates it: ``credvend trust-policy``)."""
+        if self.policy.issuance_of(alias) != "web_identity":
+            return trust_policy_document(self.policy, alias, vending_role_arn=vending_role_arn)
+        issuer = issuer or (self.issuer.issuer if self.issuer else None)
+        parsed = parse_arn(self.policy.roles[alias].arn or "")
+        if issuer is None or parsed is None:  # pragma: no cover - validated policy, issuer built
+            raise ValueError(f"role {alias!r}: no issuer or no ARN")
+        provider = oidc_provider_arn(issuer, partition=parsed.partition, account=parsed.account)
+        return trust_policy_document(
+            self.policy, alias, vending_role_arn=vending_role_arn, issuer=issuer, oidc_provider_arn=provider
+        )

@@ -59,7 +59,7 @@ def trust_policy_document(
 
 
 def web_identity_trust_policy_document(
-    policy: Policy, alias: str, *, issuer: str, oidc_provider_arn: str
+    policy: Policy, alias: str, *, issuer: str, oidc_provider_arn: str, list_callers: bool = True
 ) -> dict[str, Any]:
     """The trust policy of a ``web_identity`` role: tokens from credvend's issuer, for its callers.
 
@@ -67,15 +67,25 @@ def web_identity_trust_policy_document(
     token's ``sub`` is the caller's name), ``sts:SourceIdentity`` (from the token's
     source-identity claim) their SourceIdentities. The duration cap is the same
     ``...IfExists`` form as for ``assume_role`` (the key is present for web identity requests).
+
+    ``list_callers=False`` is the size fallback (CONTRACT §5): the lists are dropped, ``:aud``
+    stays and a source identity is still required (present); the function authorizes every
+    caller by the policy file before it signs a token, and only it can sign.
     """
     role = policy.roles[alias]
     callers = policy.callers_granted(alias)
     host_path = issuer_host_path(issuer)
-    string_equals: dict[str, Any] = {
-        f"{host_path}:aud": STS_AUDIENCE,
-        f"{host_path}:sub": callers or [NO_CALLER_GRANTED],
-        "sts:SourceIdentity": [source_identity_for(caller) for caller in callers] or [NO_CALLER_GRANTED],
-    }
+    conditions: dict[str, Any] = {}
+    string_equals: dict[str, Any] = {f"{host_path}:aud": STS_AUDIENCE}
+    if list_callers:
+        string_equals[f"{host_path}:sub"] = callers or [NO_CALLER_GRANTED]
+        string_equals["sts:SourceIdentity"] = [source_identity_for(caller) for caller in callers] or [
+            NO_CALLER_GRANTED
+        ]
+    else:
+        conditions["Null"] = {"sts:SourceIdentity": "false"}
+    conditions["StringEquals"] = string_equals
+    conditions["NumericLessThanEqualsIfExists"] = {"sts:DurationSeconds": role.max_session_duration}
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -84,10 +94,7 @@ def web_identity_trust_policy_document(
                 "Effect": "Allow",
                 "Principal": {"Federated": oidc_provider_arn},
                 "Action": list(WEB_IDENTITY_ACTIONS),
-                "Condition": {
-                    "StringEquals": string_equals,
-                    "NumericLessThanEqualsIfExists": {"sts:DurationSeconds": role.max_session_duration},
-                },
+                "Condition": conditions,
             }
         ],
     }

@@ -1,0 +1,188 @@
+"""credvend as an OIDC issuer (CONTRACT §5, §9): the signing key and who may sign, the IAM
+OIDC provider, the web_identity roles' trust, the function's settings and permissions, and
+exactly two public routes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.synthesis import ACCOUNT_ENV, BASE_POLICY, Synth, as_list, function_statements, statements_of, synth
+from tests.infra.test_api import _routes
+
+WEB_POLICY = BASE_POLICY.replace(
+    "  dormant:\n    create: true\n",
+    "  dormant:\n    create: true\n"
+    "  batch-writer:\n    create: true\n    max_session_duration: 43200\n    issuance: web_identity\n"
+    "  partner-web:\n    arn: arn:aws:iam::210987654321:role/PartnerWeb\n    max_session_duration: 43200\n"
+    "    issuance: web_identity\n",
+).replace(
+    "      - role: deployer\n        max_duration_seconds: 43200\n",
+    "      - role: deployer\n        max_duration_seconds: 43200\n"
+    "      - role: batch-writer\n        max_duration_seconds: 43200\n"
+    "      - role: partner-web\n",
+)
+PUBLIC = {"GET /.well-known/openid-configuration", "GET /.well-known/jwks.json"}
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    assert "issuance: web_identity" in WEB_POLICY and "- role: batch-writer" in WEB_POLICY
+    return synth(tmp_path_factory.mktemp("web"), WEB_POLICY, environ=ACCOUNT_ENV)
+
+
+def _resolve_join(value: Any, *, api_id: str = "API", region: str = "eu-west-1") -> Any:
+    """A CloudFormation string as it deploys, with the RestApi's id, Region and suffix filled in."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return separator.join(str(_resolve_join(part, api_id=api_id, region=region)) for part in parts)
+    if value.get("Ref") == "AWS::Region":
+        return region
+    if value.get("Ref") == "AWS::URLSuffix":
+        return "amazonaws.com"
+    if value.get("Ref") == "AWS::Partition":
+        return "aws"
+    if value.get("Ref") == "AWS::AccountId":
+        return "111122223333"
+    if "Ref" in value:
+        return f"<{value['Ref']}>" if not value["Ref"].startswith("Api") else api_id
+    if "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    raise AssertionError(f"unexpected intrinsic {value}")
+
+
+def _issuer(web: Synth) -> str:
+    env = next(iter(web.of_type("AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
+    return str(_resolve_join(env["CREDVEND_ISSUER"]))
+
+
+def _key(web: Synth) -> tuple[str, dict[str, Any]]:
+    ((key_id, key),) = web.of_type("AWS::KMS::Key").items()
+    return key_id, key["Properties"]
+
+
+def test_the_signing_key_is_rsa_2048_for_signing(web: Synth) -> None:
+    _, key = _key(web)
+    assert key["KeySpec"] == "RSA_2048"
+    assert key["KeyUsage"] == "SIGN_VERIFY"
+
+
+def test_only_the_execution_role_may_sign_with_the_key(web: Synth) -> None:
+    _, key = _key(web)
+    statements = statements_of(key["KeyPolicy"])
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    assert len(denies) == 1
+    (deny,) = denies
+    assert as_list(deny["Action"]) == ["kms:Sign"]
+    assert deny["Principal"] == {"AWS": "*"}
+    assert deny["Condition"] == {
+        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [web.function_role_id, "Arn"]}}
+    }
+    # key administration stays with the account (the Deny touches only kms:Sign)
+    admin = [s for s in statements if s["Effect"] == "Allow"]
+    assert any("kms:*" in as_list(s["Action"]) for s in admin)
+
+
+def test_the_function_may_sign_with_that_key_only_and_only_from_inside_it(web: Synth) -> None:
+    key_id, _ = _key(web)
+    kms = [s for s in function_statements(web) if any(str(a).startswith("kms:") for a in as_list(s["Action"]))]
+    assert len(kms) == 1
+    (statement,) = kms
+    assert sorted(as_list(statement["Action"])) == ["kms:GetPublicKey", "kms:Sign"]
+    assert as_list(statement["Resource"]) == [{"Fn::GetAtt": [key_id, "Arn"]}]
+    ((function_id, _),) = web.of_type("AWS::Lambda::Function").items()
+    assert statement["Condition"] == {"ArnEquals": {"lambda:SourceFunctionArn": {"Fn::GetAtt": [function_id, "Arn"]}}}
+
+
+def test_the_function_knows_its_issuer_and_key(web: Synth) -> None:
+    key_id, _ = _key(web)
+    env = next(iter(web.of_type("AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
+    assert _issuer(web) == "https://API.execute-api.eu-west-1.amazonaws.com/v1"
+    assert env["CREDVEND_SIGNING_KEY"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    # built from the RestApi's id only: no Stage or Deployment in it (that would be a cycle)
+    text = json.dumps(env["CREDVEND_ISSUER"])
+    assert "Deployment" not in text and "Stage" not in text
+
+
+def test_the_oidc_provider_is_native_for_the_issuer_and_sts(web: Synth) -> None:
+    ((_, provider),) = web.of_type("AWS::IAM::OIDCProvider").items()
+    assert _resolve_join(provider["Properties"]["Url"]) == _issuer(web)
+    assert provider["Properties"]["ClientIdList"] == ["sts.amazonaws.com"]
+    assert not web.of_type("Custom::AWSCDKOpenIdConnectProvider")
+    assert not web.of_type("AWS::CloudFormation::CustomResource")
+
+
+def test_a_created_web_identity_role_trusts_the_issuer_for_its_callers_only(web: Synth) -> None:
+    roles = {r["Properties"].get("RoleName"): r["Properties"] for r in web.of_type("AWS::IAM::Role").values()}
+    batch = roles["BatchWriter"]
+    assert batch["MaxSessionDuration"] == 43200
+    document = json.loads(_resolve_join(batch["AssumeRolePolicyDocument"]))
+    (statement,) = document["Statement"]
+    ((provider_id, _),) = web.of_type("AWS::IAM::OIDCProvider").items()
+    assert statement["Principal"] == {"Federated": f"<{provider_id}.Arn>"}
+    assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity", "sts:TagSession"]
+    host = "API.execute-api.eu-west-1.amazonaws.com/v1"
+    assert statement["Condition"] == {
+        "StringEquals": {f"{host}:aud": "sts.amazonaws.com", f"{host}:sub": ["ci"], "sts:SourceIdentity": ["ci"]},
+        "NumericLessThanEqualsIfExists": {"sts:DurationSeconds": 43200},
+    }
+    # assume_role roles keep trusting the execution role
+    deployer = roles["CredvendDeployer"]["AssumeRolePolicyDocument"]
+    assert deployer["Statement"][0]["Principal"] == {"AWS": {"Fn::GetAtt": [web.function_role_id, "Arn"]}}
+
+
+def test_the_function_has_no_sts_permission_on_web_identity_roles(web: Synth) -> None:
+    resources = [
+        json.dumps(r)
+        for s in function_statements(web)
+        if any(str(a).startswith("sts:") for a in as_list(s["Action"]))
+        for r in as_list(s["Resource"])
+    ]
+    assert resources
+    assert not any("BatchWriter" in r or "PartnerWeb" in r for r in resources)
+
+
+def test_exactly_the_discovery_routes_are_unauthenticated(web: Synth) -> None:
+    routes = _routes(web)
+    public = {route for route, props in routes.items() if props["AuthorizationType"] != "AWS_IAM"}
+    assert public == PUBLIC
+    assert all(routes[route]["AuthorizationType"] == "NONE" for route in PUBLIC)
+
+
+def test_the_resource_policy_lets_anyone_invoke_exactly_the_discovery_routes(web: Synth) -> None:
+    ((_, api),) = web.of_type("AWS::ApiGateway::RestApi").items()
+    anonymous = [s for s in statements_of(api["Properties"]["Policy"]) if s["Principal"] in ("*", {"AWS": "*"})]
+    assert len(anonymous) == 1
+    assert anonymous[0]["Effect"] == "Allow"
+    assert sorted(as_list(anonymous[0]["Resource"])) == [
+        "execute-api:/*/GET/.well-known/jwks.json",
+        "execute-api:/*/GET/.well-known/openid-configuration",
+    ]
+    assert "Condition" not in anonymous[0]
+
+
+def test_an_external_web_identity_role_gets_its_provider_and_trust_in_the_assembly(web: Synth) -> None:
+    written = json.loads((web.outdir / "credvend-trust-policies" / "partner-web.json").read_text())
+    (statement,) = written["Statement"]
+    host = "API_ID.execute-api.eu-west-1.amazonaws.com/v1"
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::210987654321:oidc-provider/{host}"}
+    assert statement["Condition"]["StringEquals"][f"{host}:sub"] == ["ci"]
+    assert "IssuerUrl" in web.outputs
+
+
+def test_without_web_identity_roles_there_is_no_key_provider_or_public_route(in_account: Synth) -> None:
+    assert not in_account.of_type("AWS::KMS::Key")
+    assert not in_account.of_type("AWS::IAM::OIDCProvider")
+    assert all(props["AuthorizationType"] == "AWS_IAM" for props in _routes(in_account).values())
+    env = next(iter(in_account.of_type("AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
+    assert "CREDVEND_ISSUER" not in env
+
+
+def test_an_agnostic_synth_with_web_identity_works(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No account or Region at synth (what `make synth` does without credentials): no cycle, nag clean."""
+    agnostic = synth(tmp_path_factory.mktemp("web-agnostic"), WEB_POLICY)
+    assert agnostic.of_type("AWS::IAM::OIDCProvider")
