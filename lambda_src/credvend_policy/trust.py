@@ -79,9 +79,7 @@ def web_identity_trust_policy_document(
     string_equals: dict[str, Any] = {f"{host_path}:aud": STS_AUDIENCE}
     if list_callers:
         string_equals[f"{host_path}:sub"] = callers or [NO_CALLER_GRANTED]
-        string_equals["sts:SourceIdentity"] = [source_identity_for(caller) for caller in callers] or [
-            NO_CALLER_GRANTED
-        ]
+        string_equals["sts:SourceIdentity"] = [source_identity_for(caller) for caller in callers] or [NO_CALLER_GRANTED]
     else:
         conditions["Null"] = {"sts:SourceIdentity": "false"}
     conditions["StringEquals"] = string_equals

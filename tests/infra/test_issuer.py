@@ -79,9 +79,7 @@ def test_only_the_execution_role_may_sign_with_the_key(web: Synth) -> None:
     (deny,) = denies
     assert as_list(deny["Action"]) == ["kms:Sign"]
     assert deny["Principal"] == {"AWS": "*"}
-    assert deny["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [web.function_role_id, "Arn"]}}
-    }
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": {"Fn::GetAtt": [web.function_role_id, "Arn"]}}}
     # key administration stays with the account (the Deny touches only kms:Sign)
     admin = [s for s in statements if s["Effect"] == "Allow"]
     assert any("kms:*" in as_list(s["Action"]) for s in admin)

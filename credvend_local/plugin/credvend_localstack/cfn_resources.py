@@ -17,8 +17,9 @@ Registered as a CloudFormation resource provider plugin and an ``on_infra_start`
 
 from __future__ import annotations
 
+import contextlib
 import json
-from typing import Any, TypedDict
+from typing import Any, ClassVar, TypedDict
 
 from localstack.runtime import hooks
 from localstack.services.cloudformation.resource_provider import (
@@ -43,7 +44,7 @@ class OidcProviderProperties(TypedDict, total=False):
 class OidcProviderResource(ResourceProvider[OidcProviderProperties]):
     TYPE = OIDC_PROVIDER_TYPE
     # What the engine needs of the schema: the primary identifier (Ref returns it).
-    SCHEMA: dict[str, Any] = {
+    SCHEMA: ClassVar[dict[str, Any]] = {
         "typeName": OIDC_PROVIDER_TYPE,
         "primaryIdentifier": ["/properties/Arn"],
         "readOnlyProperties": ["/properties/Arn"],
@@ -92,10 +93,8 @@ class OidcProviderResource(ResourceProvider[OidcProviderProperties]):
         arn = request.desired_state.get("Arn")
         if arn:
             iam = request.aws_client_factory.iam
-            try:
+            with contextlib.suppress(iam.exceptions.NoSuchEntityException):
                 iam.delete_open_id_connect_provider(OpenIDConnectProviderArn=arn)
-            except iam.exceptions.NoSuchEntityException:
-                pass
         return ProgressEvent(status=OperationStatus.SUCCESS, resource_model={})
 
 
