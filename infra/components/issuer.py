@@ -7,7 +7,7 @@ vends with ``assume_role`` pays for no KMS key and exposes no unauthenticated ro
 
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, Fn, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -49,7 +49,7 @@ class OidcIssuer(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        self.issuer = issuer_url(
+        url = issuer_url(
             rest_api_id=api.rest_api_id, region=stack.region, url_suffix=stack.url_suffix, stage=stage_name
         )
 
@@ -85,10 +85,15 @@ class OidcIssuer(Construct):
         self.provider = iam.CfnOIDCProvider(
             self,
             "Provider",
-            url=self.issuer,
+            url=url,
             client_id_list=[STS_AUDIENCE],
         )
         self.provider_arn = self.provider.attr_arn
+        # The issuer as IAM registered it: the provider ARN ends in the URL without its scheme,
+        # which is also the prefix of the trust policies' `:aud`/`:sub` keys. Taking the issuer
+        # (the function's setting, hence every token's `iss`) and those keys from that one value
+        # keeps the three identical by construction, whatever the URL's parts resolve to.
+        self.issuer = "https://" + Fn.select(1, Fn.split(":oidc-provider/", self.provider_arn))
 
         well_known = api.root.add_resource(".well-known")
         self.methods: list[apigw.Method] = []

@@ -33,31 +33,50 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return synth(tmp_path_factory.mktemp("web"), WEB_POLICY, environ=ACCOUNT_ENV)
 
 
-def _resolve_join(value: Any, *, api_id: str = "API", region: str = "eu-west-1") -> Any:
-    """A CloudFormation string as it deploys, with the RestApi's id, Region and suffix filled in."""
-    if isinstance(value, str):
-        return value
-    if "Fn::Join" in value:
-        separator, parts = value["Fn::Join"]
-        return separator.join(str(_resolve_join(part, api_id=api_id, region=region)) for part in parts)
-    if value.get("Ref") == "AWS::Region":
-        return region
-    if value.get("Ref") == "AWS::URLSuffix":
-        return "amazonaws.com"
-    if value.get("Ref") == "AWS::Partition":
-        return "aws"
-    if value.get("Ref") == "AWS::AccountId":
-        return "111122223333"
-    if "Ref" in value:
-        return f"<{value['Ref']}>" if not value["Ref"].startswith("Api") else api_id
-    if "Fn::GetAtt" in value:
-        return f"<{'.'.join(value['Fn::GetAtt'])}>"
-    raise AssertionError(f"unexpected intrinsic {value}")
+def _resolve_join(value: Any, *, providers: dict[str, Any] | None = None) -> Any:
+    """A CloudFormation string as it deploys, with the RestApi's id ("API"), Region and suffix
+    filled in, and an OIDC provider's Arn as IAM makes it from its Url."""
+    providers = providers or {}
+
+    def resolve(item: Any) -> Any:
+        if isinstance(item, str):
+            return item
+        if "Fn::Join" in item:
+            separator, parts = item["Fn::Join"]
+            return separator.join(str(resolve(part)) for part in parts)
+        if "Fn::Select" in item:
+            index, values = item["Fn::Select"]
+            return resolve(values)[index]
+        if "Fn::Split" in item:
+            separator, source = item["Fn::Split"]
+            return str(resolve(source)).split(separator)
+        ref = item.get("Ref")
+        known = {"AWS::Region": "eu-west-1", "AWS::URLSuffix": "amazonaws.com", "AWS::Partition": "aws"}
+        if ref in known:
+            return known[ref]
+        if ref == "AWS::AccountId":
+            return "111122223333"
+        if ref is not None:
+            return "API" if ref.startswith("Api") else f"<{ref}>"
+        if "Fn::GetAtt" in item:
+            logical_id, attribute = item["Fn::GetAtt"]
+            if logical_id in providers and attribute == "Arn":
+                url = str(resolve(providers[logical_id]["Properties"]["Url"]))
+                return f"arn:aws:iam::111122223333:oidc-provider/{url.removeprefix('https://')}"
+            return f"<{logical_id}.{attribute}>"
+        raise AssertionError(f"unexpected intrinsic {item}")
+
+    return resolve(value)
+
+
+def _resolver(web: Synth) -> Any:
+    providers = web.of_type("AWS::IAM::OIDCProvider")
+    return lambda value: _resolve_join(value, providers=providers)
 
 
 def _issuer(web: Synth) -> str:
     env = next(iter(web.of_type("AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
-    return str(_resolve_join(env["CREDVEND_ISSUER"]))
+    return str(_resolver(web)(env["CREDVEND_ISSUER"]))
 
 
 def _key(web: Synth) -> tuple[str, dict[str, Any]]:
@@ -109,6 +128,10 @@ def test_the_function_knows_its_issuer_and_key(web: Synth) -> None:
 def test_the_oidc_provider_is_native_for_the_issuer_and_sts(web: Synth) -> None:
     ((_, provider),) = web.of_type("AWS::IAM::OIDCProvider").items()
     assert _resolve_join(provider["Properties"]["Url"]) == _issuer(web)
+    # the function's issuer is read back from the provider's ARN: the same string IAM registered
+    assert "Fn::GetAtt" in json.dumps(
+        next(iter(web.of_type("AWS::Lambda::Function").values()))["Properties"]["Environment"]
+    )
     assert provider["Properties"]["ClientIdList"] == ["sts.amazonaws.com"]
     assert not web.of_type("Custom::AWSCDKOpenIdConnectProvider")
     assert not web.of_type("AWS::CloudFormation::CustomResource")
@@ -118,10 +141,10 @@ def test_a_created_web_identity_role_trusts_the_issuer_for_its_callers_only(web:
     roles = {r["Properties"].get("RoleName"): r["Properties"] for r in web.of_type("AWS::IAM::Role").values()}
     batch = roles["BatchWriter"]
     assert batch["MaxSessionDuration"] == 43200
-    document = json.loads(_resolve_join(batch["AssumeRolePolicyDocument"]))
+    document = json.loads(_resolver(web)(batch["AssumeRolePolicyDocument"]))
     (statement,) = document["Statement"]
-    ((provider_id, _),) = web.of_type("AWS::IAM::OIDCProvider").items()
-    assert statement["Principal"] == {"Federated": f"<{provider_id}.Arn>"}
+    provider_arn = "arn:aws:iam::111122223333:oidc-provider/API.execute-api.eu-west-1.amazonaws.com/v1"
+    assert statement["Principal"] == {"Federated": provider_arn}
     assert statement["Action"] == ["sts:AssumeRoleWithWebIdentity", "sts:SetSourceIdentity", "sts:TagSession"]
     host = "API.execute-api.eu-west-1.amazonaws.com/v1"
     assert statement["Condition"] == {
