@@ -171,7 +171,14 @@ class Runtime:
                     from credvend.adapters.sts import BotoSts
 
                     self._sts = BotoSts()
-            self._web_identity = WebIdentityIssuer(issuer=issuer, key=self._signing_key, sts=self._sts)
+                published: list[SigningKeyPort] = []
+                if self.settings.published_keys:
+                    from credvend.adapters.kms import KmsSigningKey
+
+                    published = [KmsSigningKey(key) for key in self.settings.published_keys]
+            self._web_identity = WebIdentityIssuer(
+                issuer=issuer, key=self._signing_key, sts=self._sts, published=published
+            )
         return self._web_identity
 
     def _observed(self, handle: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:

@@ -34,6 +34,8 @@ class Settings:
     # web_identity vend is an InternalError (assume_role vends are unaffected).
     issuer: str | None = None
     signing_key: str | None = None
+    # Keys the JWKS lists besides the signing key, during a rotation (README: rotating the key).
+    published_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,4 +49,7 @@ class Settings:
             trace_disabled=env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUE,
             issuer=(env.get("CREDVEND_ISSUER") or "").strip().rstrip("/") or None,
             signing_key=(env.get("CREDVEND_SIGNING_KEY") or "").strip() or None,
+            published_keys=tuple(
+                key for key in (part.strip() for part in env.get("CREDVEND_PUBLISHED_KEYS", "").split(",")) if key
+            ),
         )

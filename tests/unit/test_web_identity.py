@@ -602,3 +602,19 @@ print("LOADED=" + ",".join(loaded))
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "LOADED=\n" in result.stdout
+
+
+def test_during_a_rotation_the_jwks_lists_both_keys_and_tokens_use_the_signing_one() -> None:
+    from credvend.domain.web_identity import WebIdentityIssuer
+
+    old, new = LocalRsaKey(), LocalRsaKey()
+    issuer = WebIdentityIssuer(issuer=ISSUER, key=new, sts=None, published=[old, new])  # type: ignore[arg-type]
+    kids = [jwk["kid"] for jwk in issuer.jwks()["keys"]]
+    assert kids == [rsa_jwk(new.public_key_der())["kid"], rsa_jwk(old.public_key_der())["kid"]]
+    assert issuer.jwk() == rsa_jwk(new.public_key_der())
+
+
+def test_published_keys_setting_is_a_comma_separated_list() -> None:
+    settings = Settings.from_env({"CREDVEND_PUBLISHED_KEYS": " alias/old , ,arn:aws:kms:eu-west-1:1:key/x"})
+    assert settings.published_keys == ("alias/old", "arn:aws:kms:eu-west-1:1:key/x")
+    assert Settings.from_env({}).published_keys == ()

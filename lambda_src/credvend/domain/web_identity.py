@@ -8,7 +8,7 @@ read once per container and kept, with the JWK and ``kid`` derived from it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from credvend.domain.formats import AssumedRole
@@ -41,13 +41,18 @@ class WebIdentityIssuer:
         issuer: str,
         key: SigningKeyPort,
         sts: StsPort,
+        published: Sequence[SigningKeyPort] = (),
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
+        """``published``: keys the JWKS lists besides ``key`` (the old or the next key during a
+        rotation), so tokens signed with either verify while relying parties' caches turn over."""
         self.issuer = issuer.rstrip("/")
         self._key = key
         self._sts = sts
+        self._published = tuple(published)
         self._wall_clock = wall_clock
         self._jwk: dict[str, str] | None = None
+        self._published_jwks: list[dict[str, str]] | None = None
 
     def jwk(self, *, before_call: BeforeCall | None = None) -> dict[str, str]:
         """The public JWK (one GetPublicKey per container)."""
@@ -61,7 +66,11 @@ class WebIdentityIssuer:
         return discovery_document(self.issuer)
 
     def jwks(self) -> dict[str, Any]:
-        return jwks_document([self.jwk()])
+        if self._published_jwks is None:
+            self._published_jwks = [rsa_jwk(key.public_key_der()) for key in self._published]
+        keys = [self.jwk()]
+        keys += [jwk for jwk in self._published_jwks if jwk["kid"] != keys[0]["kid"]]
+        return jwks_document(keys)
 
     def issue(self, request: IssueRequest, *, before_call: BeforeCall) -> AssumedRole:
         kid = self.jwk(before_call=before_call)["kid"]
