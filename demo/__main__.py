@@ -148,7 +148,7 @@ def vend_web_identity(api_url: str, endpoint: str, caller: Any) -> None:
         " — no long-term key anywhere."
     )
     jwks = signed_request("GET", f"{api_url}/.well-known/jwks.json", None).json()
-    say(f"STS checked the token against the public JWKS (unsigned GET): kid {jwks['keys'][0]['kid']}")
+    say(f"STS verifies each token with the public JWKS (an unsigned GET): kid {jwks['keys'][0]['kid']}")
 
 
 def use_credentials(endpoint: str, payload: dict[str, Any]) -> None:
