@@ -216,6 +216,8 @@ class Runtime:
             result = _proxy_result(self._on_error(InternalError()))
         if not public or self._decision.outcome == "failed":
             self._audit(self._decision)
+        else:  # a discovery document (STS verifying a token, or anyone): counted, not audited
+            self.metrics.add_metric(name="DiscoveryRequests", unit=MetricUnit.Count, value=1)
         return result
 
     def _post(self) -> Response[str]:
