@@ -176,14 +176,18 @@ def test_exactly_the_discovery_routes_are_unauthenticated(web: Synth) -> None:
 
 def test_the_resource_policy_lets_anyone_invoke_exactly_the_discovery_routes(web: Synth) -> None:
     ((_, api),) = web.of_type("AWS::ApiGateway::RestApi").items()
-    anonymous = [s for s in statements_of(api["Properties"]["Policy"]) if s["Principal"] in ("*", {"AWS": "*"})]
+    statements = statements_of(web.stack.resolve(api["Properties"]["Policy"]))
+    anonymous = [s for s in statements if s["Principal"] in ("*", {"AWS": "*"}) and "Condition" not in s]
     assert len(anonymous) == 1
     assert anonymous[0]["Effect"] == "Allow"
-    assert sorted(as_list(anonymous[0]["Resource"])) == [
+    public = sorted(as_list(anonymous[0]["Resource"]))
+    assert public == [
         "execute-api:/*/GET/.well-known/jwks.json",
         "execute-api:/*/GET/.well-known/openid-configuration",
     ]
-    assert "Condition" not in anonymous[0]
+    # and no Deny reaches them: STS is an anonymous caller from outside every account
+    for deny in (s for s in statements if s["Effect"] == "Deny"):
+        assert not set(public) & set(as_list(deny["Resource"]))
 
 
 def test_an_external_web_identity_role_gets_its_provider_and_trust_in_the_assembly(web: Synth) -> None:

@@ -618,3 +618,35 @@ def test_published_keys_setting_is_a_comma_separated_list() -> None:
     settings = Settings.from_env({"CREDVEND_PUBLISHED_KEYS": " alias/old , ,arn:aws:kms:eu-west-1:1:key/x"})
     assert settings.published_keys == ("alias/old", "arn:aws:kms:eu-west-1:1:key/x")
     assert Settings.from_env({}).published_keys == ()
+
+
+def test_a_web_identity_trust_policy_over_budget_drops_the_lists_but_keeps_aud_and_a_source_identity() -> None:
+    from credvend_policy.trust import WIDEST_ISSUER, trust_policy
+
+    callers = "\n".join(
+        f"  caller-{index:03d}:\n    iam_principals: [arn:aws:iam::{ACCOUNT}:role/c{index}]\n"
+        "    grants:\n      - role: long-web\n"
+        for index in range(80)
+    )
+    policy = parse_policy(WEB_POLICY.split("callers:")[0] + "callers:\n" + callers)
+    provider = f"arn:aws:iam::{ACCOUNT}:oidc-provider/abc123.execute-api.eu-west-1.amazonaws.com/v1"
+    budgeted = trust_policy(
+        policy,
+        "long-web",
+        vending_role_arn="",
+        issuer=ISSUER,
+        oidc_provider_arn=provider,
+        measured_issuer=WIDEST_ISSUER,
+    )
+    assert budgeted.lists_dropped
+    assert budgeted.size <= 2048
+    (statement,) = budgeted.document["Statement"]
+    host = "abc123.execute-api.eu-west-1.amazonaws.com/v1"
+    assert statement["Condition"] == {
+        "Null": {"sts:SourceIdentity": "false"},
+        "StringEquals": {f"{host}:aud": "sts.amazonaws.com"},
+        "NumericLessThanEqualsIfExists": {"sts:DurationSeconds": 43200},
+    }
+    few = trust_policy(parse_policy(WEB_POLICY), "long-web", vending_role_arn="", issuer=ISSUER,
+                       oidc_provider_arn=provider, measured_issuer=WIDEST_ISSUER)  # fmt: skip
+    assert not few.lists_dropped
