@@ -27,12 +27,13 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
         AccessDenied,
         CredvendError,
         InternalError,
+        InvalidRequest,
         NotFound,
         Throttled,
         Unauthenticated,
     )
     from credvend.domain.formats import render
-    from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
+    from credvend.domain.requests import VendRequest, check_proxy_event, parse_body, parse_path_and_query
     from credvend.domain.vend import Decision, StsPort, VendService
     from credvend.settings import Settings
 
@@ -208,8 +209,9 @@ class Runtime:
             # the issuer's discovery documents are public.
             if not public:
                 self._principal_arn = verified_principal_arn(self._decision.principal_arn)
+            check_proxy_event(event)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
-        except Unauthenticated as error:
+        except (Unauthenticated, InvalidRequest) as error:
             result = _proxy_result(self._on_error(error))
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)
@@ -329,11 +331,14 @@ def _proxy_result(response: Response[str]) -> dict[str, Any]:
 
 def _is_public_route(event: Any) -> bool:
     """A GET of one of the issuer's discovery documents, as API Gateway routed it."""
+    if not isinstance(event, dict):
+        return False
+    resource = event.get("resource")  # unverified: any JSON type
     return (
-        isinstance(event, dict)
+        isinstance(resource, str)
+        and resource in _PUBLIC_RESOURCES
         and event.get("httpMethod") == "GET"
-        and event.get("resource") in _PUBLIC_RESOURCES
-        and event.get("path") == event.get("resource")
+        and event.get("path") == resource
     )
 
 
