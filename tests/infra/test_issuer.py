@@ -211,3 +211,31 @@ def test_an_agnostic_synth_with_web_identity_works(tmp_path_factory: pytest.Temp
     """No account or Region at synth (what `make synth` does without credentials): no cycle, nag clean."""
     agnostic = synth(tmp_path_factory.mktemp("web-agnostic"), WEB_POLICY)
     assert agnostic.of_type("AWS::IAM::OIDCProvider")
+
+
+def test_a_web_identity_role_whose_callers_do_not_fit_keeps_aud_and_is_warned_about(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    import yaml
+    from aws_cdk.assertions import Annotations, Match
+
+    from credvend_local.policy_gen import generate_policy
+
+    document = generate_policy(callers=300, roles=1)
+    (role,) = document["roles"].values()
+    role.pop("external_id", None)
+    role["issuance"] = "web_identity"
+    crowded = synth(tmp_path_factory.mktemp("crowded-web"), yaml.safe_dump(document), environ=ACCOUNT_ENV)
+    (warning,) = Annotations.from_stack(crowded.stack).find_warning("*", Match.string_like_regexp("role-000"))
+    assert "300 granted callers do not fit" in str(warning.entry.data)
+    (cfn_role,) = [
+        r for r in crowded.of_type("AWS::IAM::Role").values() if r["Properties"].get("RoleName") == "Role000"
+    ]
+    trust = json.loads(_resolver(crowded)(cfn_role["Properties"]["AssumeRolePolicyDocument"]))
+    (statement,) = trust["Statement"]
+    host = "API.execute-api.eu-west-1.amazonaws.com/v1"
+    assert statement["Condition"] == {
+        "Null": {"sts:SourceIdentity": "false"},
+        "StringEquals": {f"{host}:aud": "sts.amazonaws.com"},
+        "NumericLessThanEqualsIfExists": {"sts:DurationSeconds": role.get("max_session_duration", 3600)},
+    }
