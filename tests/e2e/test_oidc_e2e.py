@@ -193,3 +193,23 @@ def test_client_token_file(api_url, endpoint, oidc_issuers, tmp_path) -> None:
     document = json.loads(result.stdout)
     assert document["Version"] == 1
     assert _whoami(endpoint, document) == GH_ARN
+
+
+def test_an_oidc_callers_twelve_hour_ask_on_a_web_identity_role_is_granted(api_url, endpoint, oidc_issuers) -> None:
+    import datetime as dt
+
+    token = oidc_issuers.github.github_token(repository="acme/app", environment="prod")
+    response = _post(api_url, token, {"role": "batch-writer", "duration_seconds": 43200})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    grant = body["Grant"]
+    assert (grant["Caller"], grant["Issuance"]) == ("gh-deploy", "web_identity")
+    assert (grant["RequestedDurationSeconds"], grant["GrantedDurationSeconds"], grant["LimitedBy"]) == (
+        43200,
+        43200,
+        [],
+    )
+    expiration = dt.datetime.fromisoformat(body["Credentials"]["Expiration"].replace("Z", "+00:00"))
+    assert (expiration - dt.datetime.now(dt.UTC)).total_seconds() > 43200 - 300
+    assert _whoami(endpoint, body["Credentials"]) == "arn:aws:sts::000000000000:assumed-role/BatchWriter/gh-deploy"
