@@ -191,13 +191,21 @@ def policy_findings(
     policy file alone (the same builders as the stack; sizes with the longest ARNs)."""
     from credvend_policy.api_policy import OIDC_ROUTES, api_resource_policy
     from credvend_policy.model import default_role_name
-    from credvend_policy.trust import WIDEST_PARTITION, trust_policy
+    from credvend_policy.trust import WIDEST_ISSUER, WIDEST_PARTITION, oidc_provider_arn, trust_policy
 
     function_role = f"arn:{WIDEST_PARTITION}:iam::{'0' * 12}:role/{stack_name}-VendingFunction"
     findings: list[QuotaFinding] = []
     unlisted: list[str] = []
     for alias, role in policy.roles.items():
-        trust = trust_policy(policy, alias, vending_role_arn=function_role, budget=limits.trust_policy)
+        # web_identity roles are sized with the longest issuer (and its provider) a stack can have
+        trust = trust_policy(
+            policy,
+            alias,
+            vending_role_arn=function_role,
+            budget=limits.trust_policy,
+            issuer=WIDEST_ISSUER,
+            oidc_provider_arn=oidc_provider_arn(WIDEST_ISSUER, partition=WIDEST_PARTITION, account="0" * 12),
+        )
         where = f"role {alias!r} ({role.role_name or default_role_name(alias)})" if role.create else f"role {alias!r}"
         findings.append(QuotaFinding(f"trust policy of {where}", limits.trust_policy_quota, trust.size))
         if trust.lists_dropped:

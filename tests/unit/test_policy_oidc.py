@@ -146,3 +146,16 @@ def test_only_string_claims_match_and_missing_claims_never_do() -> None:
     assert not claim_matches("*", ["a"])
     assert not claims_match({"sub": "a", "environment": "*"}, {"sub": "a"})
     assert claims_match({"sub": "a", "environment": "*"}, {"sub": "a", "environment": ""})
+
+
+def test_policy_check_reports_a_policy_with_oidc_callers_and_web_identity_roles(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pathlib import Path
+
+    from credvend_client import cli
+
+    e2e_policy = Path(__file__).resolve().parents[1] / "e2e" / "policy.e2e.yaml"
+    assert cli.main(["policy", "check", str(e2e_policy)]) == 0, capsys.readouterr().err
+    assert "ok" in capsys.readouterr().out
+    assert cli.main(["policy", "check", "--quotas", str(e2e_policy)]) == 0, capsys.readouterr().err
