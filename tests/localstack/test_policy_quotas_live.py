@@ -164,3 +164,18 @@ def test_cloudformation_role_with_a_big_trust_policy_fails_the_stack(localstack)
     assert status in ("CREATE_FAILED", "ROLLBACK_COMPLETE", "ROLLBACK_FAILED")
     reasons = [e.get("ResourceStatusReason") or "" for e in cfn.describe_stack_events(StackName=name)["StackEvents"]]
     assert any("Cannot exceed quota for ACLSizePerRole: 2048" in reason for reason in reasons), reasons
+
+
+def test_cloudformation_refuses_a_template_with_more_than_200_outputs(localstack):  # noqa: F811
+    cfn = client(localstack, "cloudformation")
+    template = {
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {f"Out{i}": {"Value": {"Ref": "Topic"}} for i in range(203)},
+    }
+    with pytest.raises(ClientError) as excinfo:
+        cfn.create_stack(StackName=unique("outputs"), TemplateBody=json.dumps(template, separators=(",", ":")))
+    assert error_of(excinfo) == (
+        "ValidationError",
+        "Template format error: Number of outputs, 203, is greater than maximum allowed, 200",
+        400,
+    )

@@ -1,4 +1,6 @@
-"""LocalStack hook: refuse IAM and API Gateway requests whose policies break AWS's quotas.
+"""LocalStack hook: refuse requests whose documents break AWS's quotas.
+
+IAM and API Gateway policies (iam_quotas.py) and CloudFormation templates (cfn_quotas.py).
 
 A handler in `serve_custom_service_request_handlers` (after parsing, before the provider)
 hands the request's documents to the pure rules in iam_quotas.py and raises the service
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from localstack.runtime import hooks
 
+from .cfn_quotas import check_template
 from .iam_policy_eval import Refusal
 from .iam_quotas import (
     Quotas,
@@ -74,6 +77,8 @@ def decide(service: str, operation: str, request: Mapping[str, Any], context: Re
             )
         if operation in ("CreatePolicy", "CreatePolicyVersion"):
             return check_managed_policy(request["PolicyDocument"], quotas)
+    if service == "cloudformation" and operation in ("CreateStack", "UpdateStack", "CreateChangeSet"):
+        return _check_stack_template(request)
     if service == "apigateway":
         if operation == "CreateRestApi" and request.get("policy"):
             return check_api_resource_policy(request["policy"], quotas)
@@ -82,6 +87,18 @@ def decide(service: str, operation: str, request: Mapping[str, Any], context: Re
             if policy:
                 return check_api_resource_policy(policy, quotas)
     return None
+
+
+def _check_stack_template(request: Mapping[str, Any]) -> Refusal | None:
+    if not (request.get("TemplateBody") or request.get("TemplateURL")):
+        return None  # UsePreviousTemplate
+    from localstack.services.cloudformation.api_utils import extract_template_body
+
+    try:
+        text = extract_template_body(dict(request))
+    except Exception:  # an unreadable template is the provider's error to report
+        return None
+    return check_template(text, via_url=not request.get("TemplateBody"))
 
 
 def _inline_policies(account_id: str, role_name: str) -> Mapping[str, str]:
