@@ -8,8 +8,10 @@ status, request id)``, and never contains a secret. Exit codes: :mod:`credvend_c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -35,6 +37,7 @@ from credvend_client.errors import CredvendError, ExitCode, UsageError, one_line
 PROG = "credvend"
 POLICY_FILE_ENV = "CREDVEND_POLICY_FILE"
 VENDING_ROLE_ENV = "CREDVEND_VENDING_ROLE_ARN"
+ISSUER_ENV = "CREDVEND_ISSUER"
 DEFAULT_POLICY_FILE = "policy.yaml"
 MIN_DURATION, MAX_DURATION = 1, 43200  # what the service accepts; it clamps to 900..caps itself
 # The sidecar answers SDKs that give up after 2 s (botocore) and retry; its upstream budget
@@ -54,11 +57,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{PROG}: error: Usage: {one_line(message)} (see `{self.prog} --help`)\n")
 
 
+def _decimal(text: str, what: str) -> int:
+    """ASCII digits only: ``int()`` alone also takes " 900\n", "9_00" and non-ASCII digits."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}")
+    return int(text)
+
+
 def _duration(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _decimal(text, "an integer")
     if not MIN_DURATION <= value <= MAX_DURATION:
         raise argparse.ArgumentTypeError(f"must be {MIN_DURATION}..{MAX_DURATION} seconds (the service clamps)")
     return value
@@ -75,10 +82,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    value = _decimal(text, "a port")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be 0..65535 (0: any free port)")
     return value
@@ -136,8 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         parents=[connection],
         help="loopback sidecar for the SDKs' container credentials provider",
-        description="Serve GET /roles/ROLE on 127.0.0.1 in the container-credentials format. The first stdout "
-        "line is JSON (event, port, url, token_file); then the variables a service must set.",
+        description="Serve GET /roles/ROLE on 127.0.0.1 in the container-credentials format. The token callers "
+        "must send is written to a 0600 file (no trailing newline). The first stdout line is JSON (event, port, "
+        "url, token_file); then the variables a service must set.",
     )
     serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default 0: any free port)")
     serve.add_argument(
@@ -146,8 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token-file",
         metavar="PATH",
-        help="write the token here (mode 0600, no newline) instead of printing it; "
-        "the token is $CREDVEND_SERVE_TOKEN if set, else random",
+        help="write the token here (mode 0600, no newline; default: $XDG_RUNTIME_DIR/credvend/token, else a "
+        "private temporary folder); the token is $CREDVEND_SERVE_TOKEN if set, else random",
+    )
+    serve.add_argument(
+        "--print-token",
+        action="store_true",
+        help="also print the token itself on stdout (not by default: stdout is often a log stream)",
     )
     serve.add_argument("--duration", type=_duration, metavar="N", help="seconds requested per upstream vend")
     serve.add_argument("--access-log", action="store_true", help="log every request line on stderr")
@@ -164,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--vending-role-arn",
         metavar="ARN",
         help=f"the vending function's execution role (default: ${VENDING_ROLE_ENV}; a stack output)",
+    )
+    trust.add_argument(
+        "--issuer",
+        metavar="URL",
+        help=f"for a web_identity role: credvend's issuer URL (default: ${ISSUER_ENV}, else ${ENDPOINT_ENV}: "
+        "the API stage URL is the issuer)",
     )
     trust.add_argument(
         "--trust-policy-quota",
@@ -301,30 +317,78 @@ def run_policy_check(args: argparse.Namespace) -> int:
 
 
 def run_trust_policy(args: argparse.Namespace) -> int:
-    from credvend_policy.principals import is_role_arn
-
-    vending_role_arn = args.vending_role_arn or os.environ.get(VENDING_ROLE_ENV)
-    if not vending_role_arn:
-        raise UsageError("NoVendingRole", f"pass --vending-role-arn ARN or set {VENDING_ROLE_ENV} (a stack output)")
-    if not is_role_arn(vending_role_arn):
-        raise UsageError("InvalidArn", f"{vending_role_arn!r} is not an IAM role ARN")
     path, policy = _load_policy(args.policy)
     if args.alias not in policy.roles:
         known = ", ".join(sorted(policy.roles))
         raise UsageError("UnknownRole", f"{args.alias!r} is not a role in {path} (roles: {known})")
+    if policy.issuance_of(args.alias) == "web_identity":
+        return _print_web_identity_trust(args, policy)
+    vending_role_arn = _vending_role_arn(args)
+    _print_json(_budgeted_trust_policy(args, policy, vending_role_arn=vending_role_arn))
+    return ExitCode.OK
+
+
+def _vending_role_arn(args: argparse.Namespace) -> str:
+    from credvend_policy.principals import is_role_arn
+
+    vending_role_arn: str | None = args.vending_role_arn or os.environ.get(VENDING_ROLE_ENV)
+    if not vending_role_arn:
+        raise UsageError("NoVendingRole", f"pass --vending-role-arn ARN or set {VENDING_ROLE_ENV} (a stack output)")
+    if not is_role_arn(vending_role_arn):
+        raise UsageError("InvalidArn", f"{vending_role_arn!r} is not an IAM role ARN")
+    return vending_role_arn
+
+
+def _print_web_identity_trust(args: argparse.Namespace, policy: Any) -> int:
+    """A web_identity role's owner needs two things in the role's account: an IAM OIDC
+    provider for credvend's issuer, and the trust policy naming it."""
+    from credvend_policy import parse_arn
+    from credvend_policy.trust import oidc_provider_spec
+
+    issuer = (args.issuer or os.environ.get(ISSUER_ENV) or os.environ.get(ENDPOINT_ENV) or "").rstrip("/")
+    if not issuer.startswith("https://"):
+        raise UsageError(
+            "NoIssuer",
+            f"{args.alias!r} uses web_identity issuance: pass --issuer URL (https://, the stack's IssuerUrl output) "
+            f"or set {ISSUER_ENV}",
+        )
+    role = policy.roles[args.alias]
+    parsed = parse_arn(role.arn or "")
+    if parsed is None:
+        raise UsageError(
+            "NotExternal", f"{args.alias!r} is created by the stack, which also creates its provider and trust"
+        )
+    provider = oidc_provider_spec(issuer, partition=parsed.partition, account=parsed.account)
+    document = _budgeted_trust_policy(args, policy, vending_role_arn="", issuer=issuer, provider_arn=provider["Arn"])
+    _print_json({"OpenIDConnectProvider": provider, "TrustPolicy": document})
+    return ExitCode.OK
+
+
+def _budgeted_trust_policy(
+    args: argparse.Namespace,
+    policy: Any,
+    *,
+    vending_role_arn: str,
+    issuer: str | None = None,
+    provider_arn: str | None = None,
+) -> dict[str, Any]:
     from credvend_policy.quotas import TRUST_POLICY
     from credvend_policy.trust import trust_policy
 
     document = trust_policy(
-        policy, args.alias, vending_role_arn=vending_role_arn, budget=args.trust_policy_quota or TRUST_POLICY
+        policy,
+        args.alias,
+        vending_role_arn=vending_role_arn,
+        budget=args.trust_policy_quota or TRUST_POLICY,
+        issuer=issuer,
+        oidc_provider_arn=provider_arn,
     )
     if document.lists_dropped:
         sys.stderr.write(
             f"{PROG}: warning: the callers granted {args.alias!r} do not fit the trust policy quota; the policy "
             "requires a source identity without listing them (--trust-policy-quota 4096 if the account's is raised)\n"
         )
-    _print_json(document.document)
-    return ExitCode.OK
+    return document.document
 
 
 def _refuse_self_signing(port: int) -> None:
@@ -351,6 +415,7 @@ def run_serve(args: argparse.Namespace) -> int:
         TOKEN_ENV,
         SidecarServer,
         check_token_value,
+        default_token_file,
         new_token,
         upstream_fetch,
         write_token_file,
@@ -385,43 +450,57 @@ def run_serve(args: argparse.Namespace) -> int:
     _refuse_self_signing(server.port)
 
     token_file: Path | None = None
+    private_folder: Path | None = None
     try:
-        if args.token_file:
-            try:
-                token_file = write_token_file(Path(args.token_file).expanduser().absolute(), token)
-            except OSError as exc:
-                raise UsageError("TokenFile", f"cannot write {args.token_file}: {exc.strerror or exc}") from None
-        _announce(server, roles=args.roles or [], token=token, token_file=token_file)
+        try:
+            if args.token_file:
+                token_file = Path(args.token_file).expanduser().absolute()
+            else:
+                token_file, private_folder = default_token_file(os.environ)
+            write_token_file(token_file, token)
+        except OSError as exc:
+            shown = args.token_file or token_file or "the token file"
+            raise UsageError("TokenFile", f"cannot write {shown}: {exc.strerror or exc}") from None
+        _announce(server, roles=args.roles or [], token=token if args.print_token else None, token_file=token_file)
         _stop_on_sigterm(server)
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
         if token_file is not None:
-            token_file.unlink(missing_ok=True)
+            _remove_token_file(token_file, token)
+        if private_folder is not None:
+            with contextlib.suppress(OSError):
+                private_folder.rmdir()
     return ExitCode.OK
 
 
-def _announce(server: Any, *, roles: Sequence[str], token: str, token_file: Path | None) -> None:
-    """First stdout line: JSON for programs. Then the variables for people, ready to paste."""
+def _remove_token_file(path: Path, token: str) -> None:
+    """Remove the token file on exit, unless another sidecar has since written its own there."""
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == token.encode("ascii"):
+            path.unlink()
+
+
+def _announce(server: Any, *, roles: Sequence[str], token: str | None, token_file: Path) -> None:
+    """First stdout line: JSON for programs. Then the variables for people, ready to paste.
+
+    The token itself only with ``--print-token``: stdout is a container's log stream."""
     ready: dict[str, Any] = {
         "event": "ready",
         "host": "127.0.0.1",
         "port": server.port,
         "url": f"http://127.0.0.1:{server.port}/roles/",
         "roles": list(roles),
-        "token_file": str(token_file) if token_file else None,
+        "token_file": str(token_file),
         "pid": os.getpid(),
     }
-    if token_file is None:
+    if token is not None:
         ready["token"] = token  # stdout only, never stderr
     lines = [json.dumps(ready)]
     for role in roles or ["ROLE"]:
         lines.append(f"# a service that should act as {role} sets:")
         lines.append(f"export AWS_CONTAINER_CREDENTIALS_FULL_URI={server.role_url(role)}")
-        if token_file is not None:
-            lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file}")
-        else:
-            lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN={token}")
+        lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={shlex.quote(str(token_file))}")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 
