@@ -216,6 +216,27 @@ def test_anonymous_callers_are_refused_on_the_iam_routes(endpoint: str, api_url:
         assert refusal.message.startswith("User: anonymous is not authorized to perform: execute-api:Invoke")
 
 
+def test_the_public_routes_and_only_they_answer_anonymous_callers(endpoint: str, api_url: str) -> None:
+    # every method without authorization (OIDC discovery, JWKS: STS fetches them anonymously)
+    # must be open to anonymous callers through the resource policy, or STS fails on AWS
+    api_id = api_url.split("/_aws/execute-api/", 1)[1].split("/", 1)[0]
+    apigw = admin_client("apigateway", endpoint)
+    resources = apigw.get_resources(restApiId=api_id, embed=["methods"])["items"]
+    open_methods = [
+        (method, resource["path"])
+        for resource in resources
+        for method in resource.get("resourceMethods") or {}
+        if apigw.get_method(restApiId=api_id, resourceId=resource["id"], httpMethod=method)["authorizationType"]
+        == "NONE"
+    ]
+    assert open_methods, "the suite's stack publishes OIDC discovery without authorization"
+    for method, path in open_methods:
+        response = requests.request(method, f"{api_url}{path}", timeout=30)
+        assert response.status_code == 200, (method, path, describe(response))
+    iam_only = signed_request("POST", f"{api_url}/credentials", None, body={"role": "reports-reader"})
+    assert iam_only.status_code == 403
+
+
 def test_scale_policy_file_is_what_the_generator_promises(scale_policy: dict[str, Any]) -> None:
     # guards the test above: both ends exist and are LocalStack-account callers
     assert len(scale_policy["callers"]) == CALLERS and len(scale_policy["roles"]) == ROLES
