@@ -34,6 +34,9 @@ class JournalEntry:
     outcome: str  # ALLOWED or REFUSED
     error_code: str | None = None  # STS's error code when refused (ValidationError, AccessDenied...)
     error_message: str | None = None
+    # The issued session's key id (allowed only; not a secret, CloudTrail shows it too): ties
+    # credentials a test received to the one AssumeRole that issued them.
+    access_key_id: str | None = None
 
 
 class AssumeRoleJournal:
@@ -57,6 +60,7 @@ class AssumeRoleJournal:
         source_identity: str | None,
         error_code: str | None = None,
         error_message: str | None = None,
+        access_key_id: str | None = None,
     ) -> JournalEntry:
         with self._lock:
             self._last_seq += 1
@@ -71,6 +75,7 @@ class AssumeRoleJournal:
                 outcome=REFUSED if error_code else ALLOWED,
                 error_code=error_code,
                 error_message=error_message,
+                access_key_id=access_key_id,
             )
             if len(self._entries) == self._entries.maxlen:
                 self._dropped += 1
