@@ -75,13 +75,18 @@ def _cdk(args: list[str], *, env: dict[str, str], log: Path, echo: bool) -> None
         print(f"    cdk {args[0]} ok", file=sys.stderr)
 
 
-def deploy(endpoint: str, *, policy_file: Path, workdir: Path, echo: bool = False) -> Deployment:
-    """``cdk bootstrap`` + ``cdk deploy`` the app with ``policy_file``; returns the outputs."""
+def deploy(
+    endpoint: str, *, policy_file: Path, workdir: Path, echo: bool = False, extra_context: dict[str, str] | None = None
+) -> Deployment:
+    """``cdk bootstrap`` + ``cdk deploy`` the app with ``policy_file`` (and more ``-c`` ``extra_context``,
+    e.g. ``throttle_rate_limit``); returns the outputs."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = admin_environment(endpoint)
     outputs_file = workdir / "outputs.json"
     log = workdir / "cdk.log"
     context = ["-c", f"policy={policy_file}", "-c", "architecture=x86_64", "--output", str(workdir / "cdk.out")]
+    for key, value in (extra_context or {}).items():
+        context += ["-c", f"{key}={value}"]
     started = time.monotonic()
     _cdk(["bootstrap", f"aws://{LOCALSTACK_ACCOUNT}/{REGION}", *context], env=env, log=log, echo=echo)
     _cdk(
