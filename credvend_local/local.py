@@ -143,8 +143,8 @@ def open_caller_session(local: LocalCredvend, caller: str | None = None, session
     return Caller(name=name, principal_arn=arn, credentials=credentials, expires_in_seconds=expires)
 
 
-def export_lines(local: LocalCredvend, caller: Caller) -> list[str]:
-    """Shell lines that make ``credvend`` (and any AWS SDK) act as ``caller`` against ``local``."""
+def caller_environment(local: LocalCredvend, caller: Caller) -> dict[str, str]:
+    """The variables that make ``credvend`` (and any AWS SDK) act as ``caller`` against ``local``."""
     values = {
         "CREDVEND_ENDPOINT": local.api_url,
         "AWS_ENDPOINT_URL": local.endpoint,
@@ -153,13 +153,19 @@ def export_lines(local: LocalCredvend, caller: Caller) -> list[str]:
         "AWS_ACCESS_KEY_ID": caller.credentials.access_key,
         "AWS_SECRET_ACCESS_KEY": caller.credentials.secret_key,
     }
-    # Unset first, so the last lines are all `export`s: a profile must not win over these keys
-    # (credvend's --profile/CREDVEND_PROFILE would), and an IAM user signs without a token.
-    unset = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "CREDVEND_PROFILE"]
-    if caller.credentials.token is None:
-        unset.append("AWS_SESSION_TOKEN")
-    else:
+    if caller.credentials.token is not None:
         values["AWS_SESSION_TOKEN"] = caller.credentials.token
+    return values
+
+
+def export_lines(local: LocalCredvend, caller: Caller) -> list[str]:
+    """Shell lines to ``eval``: ``unset`` first, so the last lines are all ``export``s."""
+    values = caller_environment(local, caller)
+    # A profile must not win over these keys (credvend's --profile/CREDVEND_PROFILE would),
+    # and an IAM user signs without a token.
+    unset = ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "CREDVEND_PROFILE"]
+    if "AWS_SESSION_TOKEN" not in values:
+        unset.append("AWS_SESSION_TOKEN")
     lines = [f"unset {' '.join(unset)}"]
     lines += [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
     return lines

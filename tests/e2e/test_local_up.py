@@ -51,7 +51,20 @@ def name() -> Iterator[str]:
     launcher.remove_instance(name)
 
 
-def test_up_eval_get_env_down(name: str) -> None:
+SERVICE_TEST = f"""
+import json, os, subprocess
+from credvend_local.fixtures import local_credvend  # noqa: F401
+
+def test_my_service_gets_credentials(local_credvend):
+    assert local_credvend.caller.name == "billing-api"
+    env = {{**os.environ, **local_credvend.env}}
+    out = subprocess.run([{str(CREDVEND)!r}, "get", "reports-reader"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["Grant"]["Caller"] == "billing-api"
+"""
+
+
+def test_up_eval_get_env_down(name: str, tmp_path: Path) -> None:
     base = _clean_env()
     up = _run([sys.executable, "-m", "credvend_local", "up", "--name", name], env=base)
     assert up.returncode == 0, f"up failed (exit {up.returncode}); stderr:\n{up.stderr[-3000:]}"
@@ -91,6 +104,16 @@ def test_up_eval_get_env_down(name: str) -> None:
     assert env2["AWS_ACCESS_KEY_ID"] != env["AWS_ACCESS_KEY_ID"]
     assert env2["CREDVEND_ENDPOINT"] == env["CREDVEND_ENDPOINT"]
     assert _run([str(CREDVEND), "get", "reports-reader"], env=env2, timeout=120).returncode == 0
+
+    # A service team's own test, with the pytest fixture attached to the running local credvend.
+    service_test = tmp_path / "test_my_service.py"
+    service_test.write_text(SERVICE_TEST)
+    inner = _run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", os.devnull, str(service_test)],
+        env={**base, "CREDVEND_LOCAL_NAME": name, "PYTHONPATH": str(REPO_ROOT)},
+        timeout=300,
+    )
+    assert inner.returncode == 0, inner.stdout[-3000:]
 
     down = _run([sys.executable, "-m", "credvend_local", "down", "--name", name], env=base, timeout=60)
     assert down.returncode == 0 and "stopped" in down.stderr
