@@ -44,7 +44,9 @@ def credvend_sts_faults() -> None:
     from localstack.aws.handlers import serve_custom_service_request_handlers
     from localstack.services.edge import ROUTER
 
-    serve_custom_service_request_handlers.append(inject_sts_fault)
+    # First, before the STS rules: a throttled call never reaches them (nor their journal),
+    # as a throttled call on AWS is refused before anything is evaluated.
+    serve_custom_service_request_handlers.handlers.insert(0, inject_sts_fault)
     ROUTER.add(FAULTS_PATH, serve_faults, methods=["GET", "POST", "DELETE"])
     LOG.info("credvend STS faults: control at %s", FAULTS_PATH)
 
