@@ -63,7 +63,8 @@ def deploy_stack(instance: launcher.LocalStack) -> local.LocalCredvend:
     started = time.monotonic()
     deployment = local.deploy(instance, DEMO_POLICY)
     say(f"deployed in {time.monotonic() - started:.0f} s; API: {deployment.api_url}")
-    say(f"target role: {deployment.outputs['RoleArnReportsReader']} (MaxSessionDuration 12 h)")
+    role_arn = json.loads(deployment.outputs["RoleArns"])["reports-reader"]
+    say(f"target role: {role_arn} (MaxSessionDuration 12 h)")
     return deployment
 
 
