@@ -56,6 +56,7 @@ class GrantRecord:
     requested: int
     granted: int
     limited_by: tuple[LimitedBy, ...]
+    issuance: str = "assume_role"  # CONTRACT §9: "assume_role" | "web_identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,7 @@ def render(vended: Vended, fmt: Format, *, request_id: str) -> dict[str, Any]:
             "RequestedDurationSeconds": grant.requested,
             "GrantedDurationSeconds": grant.granted,
             "LimitedBy": [str(reason) for reason in grant.limited_by],
+            "Issuance": grant.issuance,
         },
         "RequestId": request_id,
     }
