@@ -58,9 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"LocalStack up in {time.monotonic() - started:.1f} s", flush=True)
         with tempfile.TemporaryDirectory() as workdir:
-            deployment = deploy(
-                instance.endpoint, policy_file=POLICY_FILE, workdir=Path(workdir), extra_context=THROTTLE
-            )
+            deployment = deploy(instance.endpoint, policy_file=POLICY_FILE, workdir=Path(workdir), context=THROTTLE)
         print(f"deployed in {deployment.seconds:.1f} s", flush=True)
         caller = create_user(instance.endpoint, CALLER_USER)
         environments = args.environments or None

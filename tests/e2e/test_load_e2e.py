@@ -31,7 +31,7 @@ THROTTLE = {"throttle_rate_limit": "1000", "throttle_burst_limit": "1000"}
 def load_deployment(localstack, deployment, tmp_path_factory) -> cdk_deploy.Deployment:
     """The session's stack, its stage throttle raised (same policy: only the stage changes)."""
     workdir = tmp_path_factory.mktemp("cdk-load")
-    raised = cdk_deploy.deploy(localstack.endpoint, policy_file=POLICY_FILE, workdir=workdir, extra_context=THROTTLE)
+    raised = cdk_deploy.deploy(localstack.endpoint, policy_file=POLICY_FILE, workdir=workdir, context=THROTTLE)
     assert raised.api_url == deployment.api_url
     # What was deployed (LocalStack keeps no stage method settings to read back).
     stages = [

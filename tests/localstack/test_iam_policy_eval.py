@@ -310,10 +310,14 @@ ALL_OPERATORS = [
 ]
 
 
+NEGATED_OPERATORS = {op for op in ALL_OPERATORS if "Not" in op}
+
+
 @pytest.mark.parametrize("operator", ALL_OPERATORS)
-def test_absent_key_fails_even_negated_operators(operator: str) -> None:
-    # IAM: a key missing from the request makes the condition false — StringNotEquals too
-    assert holds({operator: {"k:missing": "1"}}, {}) is False
+def test_absent_key_fails_positive_operators_and_satisfies_negated_ones(operator: str) -> None:
+    # IAM's condition-operator reference: a key missing from the request makes the condition
+    # false, except for negated operators (StringNotEquals, ArnNotLike, ...), which are true
+    assert holds({operator: {"k:missing": "1"}}, {}) is (operator in NEGATED_OPERATORS)
     assert holds({f"ForAnyValue:{operator}": {"k:missing": "1"}}, {}) is False
 
 
