@@ -40,6 +40,9 @@ class JournalEntry:
     # (the token's issuer when no provider matched) and subject the token's sub claim
     operation: str = "AssumeRole"
     subject: str | None = None
+    # The issued session's key id (allowed only; not a secret, CloudTrail shows it too): ties
+    # credentials a test received to the one AssumeRole that issued them.
+    access_key_id: str | None = None
 
 
 class AssumeRoleJournal:
@@ -65,6 +68,7 @@ class AssumeRoleJournal:
         error_message: str | None = None,
         operation: str = "AssumeRole",
         subject: str | None = None,
+        access_key_id: str | None = None,
     ) -> JournalEntry:
         with self._lock:
             self._last_seq += 1
@@ -81,6 +85,7 @@ class AssumeRoleJournal:
                 error_message=error_message,
                 operation=operation,
                 subject=subject,
+                access_key_id=access_key_id,
             )
             if len(self._entries) == self._entries.maxlen:
                 self._dropped += 1
