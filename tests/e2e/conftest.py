@@ -60,13 +60,22 @@ def _with_live_issuers(tmp: Path, issuers: OidcIssuers) -> Path:
 
 
 @pytest.fixture(scope="session")
+def deployed_policy_file(tmp_path_factory: pytest.TempPathFactory, oidc_issuers: OidcIssuers) -> Path:
+    """The policy file the session deploys: policy.e2e.yaml with the live issuers' URLs.
+    A test that redeploys the session's stack must use this one, not POLICY_FILE, or the
+    OIDC callers' issuers would change under the other tests."""
+    return _with_live_issuers(tmp_path_factory.mktemp("policy"), oidc_issuers)
+
+
+@pytest.fixture(scope="session")
 def deployment(
     localstack,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
-    oidc_issuers: OidcIssuers,
+    deployed_policy_file: Path,
 ) -> cdk_deploy.Deployment:
-    policy_file = _with_live_issuers(tmp_path_factory.mktemp("policy"), oidc_issuers)
-    return cdk_deploy.deploy(localstack.endpoint, policy_file=policy_file, workdir=tmp_path_factory.mktemp("cdk"))
+    return cdk_deploy.deploy(
+        localstack.endpoint, policy_file=deployed_policy_file, workdir=tmp_path_factory.mktemp("cdk")
+    )
 
 
 @pytest.fixture(scope="session")
