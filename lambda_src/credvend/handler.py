@@ -31,7 +31,7 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
         Throttled,
         Unauthenticated,
     )
-    from credvend.domain.formats import render
+    from credvend.domain.formats import render, render_dry_run
     from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
     from credvend.domain.vend import Decision, StsPort, VendService
     from credvend.settings import Settings
@@ -180,9 +180,14 @@ class Runtime:
         decision.role = request.role
         service = self.service
         service.learn_home(getattr(self._context, "invoked_function_arn", None))
-        vended = service.vend(
-            request, principal_arn=self._principal_arn, decision=decision, time_left=_time_left(self._context)
-        )
+        time_left = _time_left(self._context)
+        if request.dry_run:
+            grant = service.preview(request, principal_arn=self._principal_arn, decision=decision, time_left=time_left)
+            decision.outcome = "dry_run"
+            return Response(
+                status_code=200, content_type=JSON, body=_json(render_dry_run(grant, request_id=decision.request_id))
+            )
+        vended = service.vend(request, principal_arn=self._principal_arn, decision=decision, time_left=time_left)
         decision.outcome = "vended"
         body = render(vended, request.format, request_id=decision.request_id)
         return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": "no-store"})
@@ -220,14 +225,7 @@ class Runtime:
         else:
             self.logger.info(_LOG_MESSAGE, extra=fields)
         metrics = self.metrics
-        if decision.outcome == "vended":
-            metrics.add_metric(name="Vends", unit=MetricUnit.Count, value=1)
-        elif decision.outcome == "denied":
-            metrics.add_metric(name="Denials", unit=MetricUnit.Count, value=1)
-        elif decision.outcome == "invalid":
-            metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
-        else:
-            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=_outcome_metric(decision), unit=MetricUnit.Count, value=1)
         if decision.sts_latency_ms is not None:
             metrics.add_metric(name="StsLatency", unit=MetricUnit.Milliseconds, value=decision.sts_latency_ms)
         if decision.outcome == "vended":
@@ -237,6 +235,25 @@ class Runtime:
                 ) as metric:
                     metric.add_dimension(name="service", value=self.settings.service_name)
                     metric.add_dimension(name="Reason", value=reason)
+
+
+# The metric each outcome counts (the dashboard and alarms in infra/components/dashboard.py
+# chart exactly these names). A 429 is its own metric, not an error: STS throttling is load,
+# alarmed on separately.
+OUTCOME_METRICS = {
+    "vended": "Vends",
+    "dry_run": "DryRuns",
+    "denied": "Denials",
+    "invalid": "InvalidRequests",
+}
+THROTTLES_METRIC = "Throttles"
+ERRORS_METRIC = "Errors"
+
+
+def _outcome_metric(decision: Decision) -> str:
+    if decision.error_code == Throttled.code:
+        return THROTTLES_METRIC
+    return OUTCOME_METRICS.get(decision.outcome, ERRORS_METRIC)
 
 
 def _request_id(event: Any, context: Any) -> str:

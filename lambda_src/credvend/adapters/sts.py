@@ -196,6 +196,7 @@ class BotoSts:
             ),
             assumed_role_arn=user["Arn"],
             assumed_role_id=user["AssumedRoleId"],
+            request_id=request_id_of(response),
         )
 
     def caller_identity_arn(self) -> str:
@@ -211,6 +212,14 @@ class BotoSts:
         except BotoCoreError as exc:
             raise UpstreamError(upstream_code=type(exc).__name__) from None
         return response
+
+
+def request_id_of(response: Any) -> str | None:
+    """STS's RequestId for a call (``x-amzn-RequestId``): CloudTrail records it as the event's
+    ``requestID``, so the decision line and the CloudTrail event join on it."""
+    metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
+    request_id = metadata.get("RequestId") if isinstance(metadata, dict) else None
+    return request_id if isinstance(request_id, str) and request_id else None
 
 
 def translate_client_error(response: Any) -> UpstreamError | Throttled | UpstreamUnavailable:

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from credvend.domain.authorize import Authorization, authorize
 from credvend.domain.clamp import STS_REJECTED_RETRY, Clamp, clamp_duration
 from credvend.domain.errors import DurationRejected, UpstreamError, UpstreamUnavailable
 from credvend.domain.formats import AssumedRole, GrantRecord, Vended
-from credvend.domain.naming import name_session
+from credvend.domain.naming import SessionNaming, name_session
 from credvend.domain.requests import VendRequest
 from credvend_policy import ROLE_CHAINING_LIMIT, Policy, is_long_term_identity, parse_arn
 
@@ -75,12 +75,37 @@ class Decision:
     role_chaining: bool | None = None
     sts_attempts: int = 0
     sts_latency_ms: float | None = None
+    sts_request_id: str | None = None  # STS's RequestId for the call that issued the credentials
     outcome: str = "pending"
     error_code: str | None = None
     reason: str | None = None
 
     def log_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a request would get, decided before anything is issued (a dry run stops here)."""
+
+    auth: Authorization
+    role_arn: str
+    naming: SessionNaming
+    requested: int
+    chaining: bool
+    clamp: Clamp
+
+    def grant(self) -> GrantRecord:
+        return GrantRecord(
+            caller=self.auth.caller,
+            role=self.auth.alias,
+            role_arn=self.role_arn,
+            session_name=self.naming.session_name,
+            source_identity=self.naming.source_identity,
+            requested=self.requested,
+            granted=self.clamp.granted,
+            limited_by=self.clamp.limited_by,
+        )
 
 
 class VendService:
@@ -149,12 +174,11 @@ class VendService:
         return arn
 
     # -- the request --------------------------------------------------------------------
-    def vend(
-        self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
-    ) -> Vended:
-        """Authorize, clamp, name and assume. ``time_left``: seconds by which every STS call
-        must have finished (None: no deadline)."""
-        deadline = None if time_left is None else self._clock() + time_left
+    def plan(
+        self, request: VendRequest, *, principal_arn: str, decision: Decision, deadline: float | None = None
+    ) -> Plan:
+        """Everything up to issuing: authorize, name, clamp. A dry run stops here, so it makes
+        at most the one GetCallerIdentity a cold container needs, and never issues anything."""
         decision.principal_arn = principal_arn
         decision.role = request.role
         auth = authorize(self.policy, self._callers, principal_arn=principal_arn, alias=request.role)
@@ -172,14 +196,31 @@ class VendService:
         chaining = self._role_chaining_for(requested=requested, auth=auth, remembered=remembered, deadline=deadline)
         decision.role_chaining = self._role_chaining
         clamp = self._clamp(auth, requested, chaining=chaining, remembered=remembered, decision=decision)
+        return Plan(auth=auth, role_arn=role_arn, naming=naming, requested=requested, chaining=chaining, clamp=clamp)
+
+    def preview(
+        self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
+    ) -> GrantRecord:
+        """Dry run (CONTRACT §11): the grant ``vend`` would issue now, and nothing issued."""
+        deadline = None if time_left is None else self._clock() + time_left
+        return self.plan(request, principal_arn=principal_arn, decision=decision, deadline=deadline).grant()
+
+    def vend(
+        self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
+    ) -> Vended:
+        """Authorize, clamp, name and assume. ``time_left``: seconds by which every STS call
+        must have finished (None: no deadline)."""
+        deadline = None if time_left is None else self._clock() + time_left
+        plan = self.plan(request, principal_arn=principal_arn, decision=decision, deadline=deadline)
+        auth, naming = plan.auth, plan.naming
 
         def assume(duration: int) -> AssumedRole:
             self._before_sts_call(deadline)
             decision.sts_attempts += 1
             started = self._clock()
             try:
-                return self._sts.assume_role(
-                    role_arn=role_arn,
+                assumed = self._sts.assume_role(
+                    role_arn=plan.role_arn,
                     session_name=naming.session_name,
                     source_identity=naming.source_identity,
                     duration_seconds=duration,
@@ -188,30 +229,26 @@ class VendService:
                 )
             finally:
                 decision.sts_latency_ms = round((self._clock() - started) * 1000, 3)
+            # the CloudTrail join (CONTRACT §11): the requestID of the event that issued these
+            decision.sts_request_id = assumed.request_id
+            return assumed
 
         try:
-            assumed = assume(clamp.granted)
+            assumed = assume(plan.clamp.granted)
         except DurationRejected as rejected:
-            if clamp.granted <= STS_REJECTED_RETRY:
+            if plan.clamp.granted <= STS_REJECTED_RETRY:
                 raise UpstreamError(upstream_code=rejected.upstream_code) from None
-            clamp = self._clamp(auth, requested, chaining=chaining, remembered=STS_REJECTED_RETRY, decision=decision)
+            clamp = self._clamp(
+                auth, plan.requested, chaining=plan.chaining, remembered=STS_REJECTED_RETRY, decision=decision
+            )
+            plan = replace(plan, clamp=clamp)
             try:
                 assumed = assume(clamp.granted)
             except DurationRejected as again:
                 raise UpstreamError(upstream_code=again.upstream_code) from None
             self._rejected_caps[auth.alias] = STS_REJECTED_RETRY
 
-        grant = GrantRecord(
-            caller=auth.caller,
-            role=auth.alias,
-            role_arn=role_arn,
-            session_name=naming.session_name,
-            source_identity=naming.source_identity,
-            requested=requested,
-            granted=clamp.granted,
-            limited_by=clamp.limited_by,
-        )
-        return Vended(grant=grant, assumed=assumed)
+        return Vended(grant=plan.grant(), assumed=assumed)
 
     @staticmethod
     def _clamp(
