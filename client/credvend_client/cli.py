@@ -30,7 +30,7 @@ from credvend_client.api import (
     guard_credential_process_recursion,
 )
 from credvend_client.credentials import VendedCredentials, checked_credential_process
-from credvend_client.errors import CredvendError, ExitCode, UsageError, one_line
+from credvend_client.errors import CredvendError, DeniedError, ExitCode, UpstreamError, UsageError, one_line
 
 PROG = "credvend"
 POLICY_FILE_ENV = "CREDVEND_POLICY_FILE"
@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: the service's envelope (STS shape); credential-process: the credential_process document; "
         "env: export lines for eval",
     )
+    get.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the grant the service would give now (caller, role, session name, granted duration and "
+        "what limited it) without issuing credentials",
+    )
     get.set_defaults(run=run_get)
 
     process = commands.add_parser(
@@ -179,6 +185,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("file", nargs="?", metavar="FILE", help=f"default: ${POLICY_FILE_ENV}, else policy.yaml")
     check.set_defaults(run=run_policy_check)
+    explain = policy_commands.add_parser(
+        "explain",
+        help="the grant a caller would get, from the policy file alone",
+        description="Print the decision the deployed function would make for a caller and a role, from the "
+        "policy file alone, with the function's own code: the grant (granted duration and what limited it, "
+        "session name, source identity) or the denial and its reason. Offline it assumes the function runs "
+        "on AWS Lambda (assume_role grants are role chaining, at most 1 hour) and says so. Exit 0 granted, "
+        "3 denied, 2 usage.",
+    )
+    explain.add_argument("file", nargs="?", metavar="FILE", help=f"default: ${POLICY_FILE_ENV}, else policy.yaml")
+    explain.add_argument("--role", required=True, metavar="ALIAS", help="role alias the caller asks for")
+    explain.add_argument(
+        "--principal",
+        required=True,
+        metavar="ARN",
+        help="the caller's SigV4 identity: an IAM user or role ARN, or an assumed-role session ARN",
+    )
+    explain.add_argument("--duration", type=_duration, metavar="N", help="seconds requested (default: the policy's)")
+    explain.add_argument(
+        "--account", metavar="ID", help="account the stack deploys to (created roles' ARNs; default: the caller's)"
+    )
+    explain.set_defaults(run=run_policy_explain)
     return parser
 
 
@@ -203,6 +231,14 @@ def _print_json(document: Any, *, indent: int | None = 2) -> None:
 
 def run_get(args: argparse.Namespace) -> int:
     client = _client(args)
+    if args.dry_run:
+        if args.format != "json":
+            raise UsageError("InvalidFormat", "--dry-run prints the grant as JSON; it has no credentials to format")
+        answer = client.vend(args.role, duration=args.duration, fmt="json", dry_run=True)
+        if answer.get("DryRun") is not True or not isinstance(answer.get("Grant"), dict) or "Credentials" in answer:
+            raise UpstreamError("InvalidResponse", "the service did not answer the dry run with a grant")
+        _print_json(answer)
+        return ExitCode.OK
     if args.format == "credential-process":
         _print_json(
             checked_credential_process(client.vend(args.role, duration=args.duration, fmt="credential_process"))
@@ -240,6 +276,35 @@ def _load_policy(path_arg: str | None) -> Any:
 def run_policy_check(args: argparse.Namespace) -> int:
     path, policy = _load_policy(args.file)
     sys.stdout.write(f"{path}: ok ({len(policy.roles)} role(s), {len(policy.callers)} caller(s))\n")
+    return ExitCode.OK
+
+
+def run_policy_explain(args: argparse.Namespace) -> int:
+    # The function's own domain code (shipped with the client, see pyproject.toml), so the
+    # explanation is the service's decision, not a second implementation of it.
+    from credvend.domain.errors import AccessDenied
+    from credvend.domain.errors import CredvendError as DecisionError
+    from credvend.domain.explain import explain
+    from credvend.domain.formats import grant_document
+
+    path, policy = _load_policy(args.file)
+    answer: dict[str, Any] = {"DryRun": True, "Policy": str(path)}
+    try:
+        explanation = explain(
+            policy, principal_arn=args.principal, alias=args.role, duration=args.duration, account=args.account
+        )
+    except DecisionError as exc:
+        error: dict[str, Any] = {"Code": exc.code, "Message": exc.message}
+        if isinstance(exc, AccessDenied):
+            error["Reason"] = exc.reason  # what the service logs and never tells the caller
+        answer["Error"] = error
+        _print_json(answer)
+        reason = f" ({error['Reason']})" if "Reason" in error else ""
+        failure = DeniedError if exc.status in (401, 403) else UsageError
+        raise failure(exc.code, f"{exc.message}{reason}") from None
+    answer["Grant"] = grant_document(explanation.grant)
+    answer["Assumptions"] = list(explanation.assumptions)
+    _print_json(answer)
     return ExitCode.OK
 
 

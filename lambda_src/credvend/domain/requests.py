@@ -61,6 +61,11 @@ def _validated(unverified: Mapping[str, Any]) -> VendRequest:
         raise InvalidRequest(f"The request is not valid: check {bad}.") from None
 
 
+def validate_request(unverified: Mapping[str, Any]) -> VendRequest:
+    """Fields from elsewhere (``credvend policy explain``), checked as a request's are."""
+    return _validated(unverified)
+
+
 def parse_body(unverified_body: str | None, *, is_base64: bool = False) -> VendRequest:
     """``POST /credentials``: the size limit first, then JSON, then the model."""
     raw = unverified_body or ""
