@@ -34,6 +34,7 @@ class JournalEntry:
     outcome: str  # ALLOWED or REFUSED
     error_code: str | None = None  # STS's error code when refused (ValidationError, AccessDenied...)
     error_message: str | None = None
+    request_id: str | None = None  # STS's RequestId in the answer (CloudTrail's requestID)
 
 
 class AssumeRoleJournal:
@@ -57,6 +58,7 @@ class AssumeRoleJournal:
         source_identity: str | None,
         error_code: str | None = None,
         error_message: str | None = None,
+        request_id: str | None = None,
     ) -> JournalEntry:
         with self._lock:
             self._last_seq += 1
@@ -71,6 +73,7 @@ class AssumeRoleJournal:
                 outcome=REFUSED if error_code else ALLOWED,
                 error_code=error_code,
                 error_message=error_message,
+                request_id=request_id,
             )
             if len(self._entries) == self._entries.maxlen:
                 self._dropped += 1
