@@ -66,9 +66,7 @@ RETRY_AFTER_SECONDS = 1  # what the function says for STS throttling too
 def gateway_error_template(code: str) -> str:
     """The §2 error body as a gateway response template. ``messageString`` is API Gateway's
     message already quoted and escaped as a JSON string (e.g. a signature mismatch's hint)."""
-    return (
-        '{"Error":{"Code":"' + code + '","Message":$context.error.messageString},"RequestId":"$context.requestId"}'
-    )
+    return '{"Error":{"Code":"' + code + '","Message":$context.error.messageString},"RequestId":"$context.requestId"}'
 
 
 def add_gateway_responses(api: apigw.RestApi) -> None:

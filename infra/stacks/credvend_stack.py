@@ -13,6 +13,7 @@ from constructs import Construct
 
 from credvend_policy import Policy, trust_policy_document
 from credvend_policy.trust import VENDING_ACTIONS
+from infra.components.dashboard import OperationsDashboard
 from infra.components.target_roles import TargetRoles
 from infra.components.vending_api import VendingApi
 from infra.components.vending_function import VendingFunction
@@ -66,6 +67,14 @@ class CredvendStack(Stack):
             create_cloudwatch_role=config.api_cloudwatch_role,
             caller_principal_arns=[arn for caller in policy.callers.values() for arn in caller.iam_principals],
             tracing=config.tracing,
+        )
+        self.operations = OperationsDashboard(
+            self,
+            "Operations",
+            namespace=self.vending.service_name,
+            service_name=self.vending.service_name,
+            function=self.vending.function,
+            api=self.api.api,
         )
         self._outputs()
 

@@ -22,6 +22,7 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+    from credvend import metric_names
     from credvend.domain.authorize import verified_principal_arn
     from credvend.domain.errors import (
         AccessDenied,
@@ -227,33 +228,24 @@ class Runtime:
         metrics = self.metrics
         metrics.add_metric(name=_outcome_metric(decision), unit=MetricUnit.Count, value=1)
         if decision.sts_latency_ms is not None:
-            metrics.add_metric(name="StsLatency", unit=MetricUnit.Milliseconds, value=decision.sts_latency_ms)
+            metrics.add_metric(
+                name=metric_names.STS_LATENCY, unit=MetricUnit.Milliseconds, value=decision.sts_latency_ms
+            )
         if decision.outcome == "vended":
             for reason in decision.limited_by:
                 with single_metric(
-                    name="Clamps", unit=MetricUnit.Count, value=1, namespace=self.settings.metrics_namespace
+                    name=metric_names.CLAMPS, unit=MetricUnit.Count, value=1, namespace=self.settings.metrics_namespace
                 ) as metric:
-                    metric.add_dimension(name="service", value=self.settings.service_name)
-                    metric.add_dimension(name="Reason", value=reason)
-
-
-# The metric each outcome counts (the dashboard and alarms in infra/components/dashboard.py
-# chart exactly these names). A 429 is its own metric, not an error: STS throttling is load,
-# alarmed on separately.
-OUTCOME_METRICS = {
-    "vended": "Vends",
-    "dry_run": "DryRuns",
-    "denied": "Denials",
-    "invalid": "InvalidRequests",
-}
-THROTTLES_METRIC = "Throttles"
-ERRORS_METRIC = "Errors"
+                    metric.add_dimension(name=metric_names.SERVICE_DIMENSION, value=self.settings.service_name)
+                    metric.add_dimension(name=metric_names.CLAMP_REASON_DIMENSION, value=reason)
 
 
 def _outcome_metric(decision: Decision) -> str:
+    """The count a request adds to (credvend/metric_names.py). A 429 is its own metric, not an
+    error: STS throttling is load, and is alarmed on apart from failures."""
     if decision.error_code == Throttled.code:
-        return THROTTLES_METRIC
-    return OUTCOME_METRICS.get(decision.outcome, ERRORS_METRIC)
+        return metric_names.THROTTLES
+    return metric_names.OUTCOME_METRICS.get(decision.outcome, metric_names.ERRORS)
 
 
 def _request_id(event: Any, context: Any) -> str:

@@ -50,7 +50,7 @@ def stdout_documents(text: str) -> list[dict[str, Any]]:
     return documents
 
 
-def metric_names(text: str) -> list[str]:
+def emitted_metrics(text: str) -> list[str]:
     names = []
     for doc in stdout_documents(text):
         for directive in doc.get("_aws", {}).get("CloudWatchMetrics", []):
@@ -195,7 +195,7 @@ def test_dry_run_is_audited_as_dry_run_and_counted_apart_from_vends(
     assert line["limited_by"] == ["caller_grant"]
     assert line["sts_attempts"] == 0
     assert line["sts_request_id"] is None
-    names = metric_names(out)
+    names = emitted_metrics(out)
     assert "DryRuns" in names
     assert "Vends" not in names and "Clamps" not in names and "StsLatency" not in names
 
@@ -265,5 +265,30 @@ def test_sts_throttling_counts_as_throttles_not_errors(sts: StsStub, capsys: pyt
     capsys.readouterr()
     status, _, _ = invoke(post({"role": "reports-reader"}))
     assert status == 429
-    names = metric_names(capsys.readouterr().out)
+    names = emitted_metrics(capsys.readouterr().out)
     assert "Throttles" in names and "Errors" not in names
+
+
+def test_every_metric_the_handler_emits_is_a_named_one(sts: StsStub, capsys: pytest.CaptureFixture[str]) -> None:
+    """The dashboard and alarms chart credvend/metric_names.py; nothing else may be sent."""
+    from credvend import metric_names
+
+    sts.identity()
+    sts.assume(LONG, duration=3600)
+    sts.error("assume_role", "Throttling", "Rate exceeded")
+    sts.error("assume_role", "InternalFailure", "boom", status=500)
+    capsys.readouterr()
+    for event in (
+        post({"role": "long-reader", "duration_seconds": 43200}),  # vend, clamped
+        post({"role": "reports-reader"}),  # 429
+        post({"role": "reports-reader"}),  # 502
+        post({"role": "reports-reader", "dry_run": True}),
+        post({"role": "reports-reader"}, user_arn=STRANGER),
+        post("{broken"),
+    ):
+        invoke(event)
+    names = emitted_metrics(capsys.readouterr().out)
+    assert set(names) <= set(metric_names.ALL)
+    assert {"Vends", "Throttles", "Errors", "DryRuns", "Denials", "InvalidRequests", "StsLatency", "Clamps"} <= set(
+        names
+    )
