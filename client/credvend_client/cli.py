@@ -19,6 +19,8 @@ from types import FrameType
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import botocore.session  # type: ignore[import-untyped, unused-ignore]
+
 from credvend_client import __version__
 from credvend_client.api import (
     ENDPOINT_ENV,
@@ -173,6 +175,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trust.set_defaults(run=run_trust_policy)
 
+    revoke = commands.add_parser(
+        "revoke",
+        help="deny one caller's live sessions (operator)",
+        description="With your own AWS credentials (an operator of the stack's account): put the inline policy "
+        "credvend-revocations on each affected created role, denying everything to CALLER's sessions issued "
+        "before TIME (default now). Other callers' sessions keep working; CALLER's next vend works. "
+        "--list shows revocations in place; --clear lifts CALLER's. For a role credvend does not own "
+        "(arn: in the policy file) the statement is printed for its owner. A later cdk deploy keeps them.",
+    )
+    revoke.add_argument("--caller", metavar="NAME", help="caller name in the policy file")
+    revoke.add_argument(
+        "--role",
+        action="append",
+        dest="roles",
+        metavar="ALIAS",
+        help="only this role (repeatable; default: every role the policy grants CALLER)",
+    )
+    revoke.add_argument(
+        "--before", metavar="TIME", help="revoke sessions issued before TIME, ISO 8601 with a zone (default: now)"
+    )
+    revoke_mode = revoke.add_mutually_exclusive_group()
+    revoke_mode.add_argument("--list", action="store_true", help="list the revocations on the created roles")
+    revoke_mode.add_argument("--clear", action="store_true", help="lift CALLER's revocation")
+    revoke.add_argument("--policy", metavar="FILE", help=f"policy file (default: ${POLICY_FILE_ENV}, else policy.yaml)")
+    revoke.add_argument("--profile", help="AWS profile to act with (default: the credential chain)")
+    revoke.add_argument("--region", help="region for IAM's endpoint (default: the chain's)")
+    revoke.set_defaults(run=run_revoke)
+
     policy = commands.add_parser("policy", help="work with the policy file", description="Work with the policy file.")
     policy_commands = policy.add_subparsers(
         dest="policy_command", metavar="COMMAND", required=True, parser_class=_Parser
@@ -305,6 +335,45 @@ def run_policy_explain(args: argparse.Namespace) -> int:
     answer["Grant"] = grant_document(explanation.grant)
     answer["Assumptions"] = list(explanation.assumptions)
     _print_json(answer)
+    return ExitCode.OK
+
+
+def _iam_client(args: argparse.Namespace) -> Any:
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        session = botocore.session.Session(profile=args.profile or os.environ.get(PROFILE_ENV) or None)
+        region = args.region or os.environ.get("AWS_REGION") or session.get_config_variable("region") or "us-east-1"
+        return session.create_client("iam", region_name=region)
+    except BotoCoreError as exc:
+        raise UsageError("InvalidConfig", str(exc)) from None
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from credvend_client import revoke
+    from credvend_policy.revocation import parse_time
+
+    if args.list:
+        if args.caller or args.roles or args.before:
+            raise UsageError("Usage", "--list takes no --caller, --role or --before")
+        _, policy = _load_policy(args.policy)
+        _print_json(revoke.listing(_iam_client(args), policy))
+        return ExitCode.OK
+    if not args.caller:
+        raise UsageError("Usage", "name the caller: --caller NAME (or --list)")
+    _, policy = _load_policy(args.policy)
+    if args.clear:
+        if args.before:
+            raise UsageError("Usage", "--clear takes no --before")
+        _print_json(revoke.clear(_iam_client(args), policy, caller=args.caller, aliases=args.roles))
+        return ExitCode.OK
+    try:
+        before = parse_time(args.before) if args.before else datetime.now(UTC)
+    except ValueError as exc:
+        raise UsageError("InvalidTime", str(exc)) from None
+    _print_json(revoke.revoke(_iam_client(args), policy, caller=args.caller, aliases=args.roles, before=before))
     return ExitCode.OK
 
 
