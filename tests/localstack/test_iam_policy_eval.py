@@ -365,9 +365,10 @@ def test_for_any_value_and_for_all_values_on_tag_keys() -> None:
 
 
 def test_unsupported_operator_fails_closed() -> None:
+    # (Date operators are implemented since revocations need them; IP ranges are not)
     with pytest.raises(iam.PolicyError):
-        holds({"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}, {})
-    document = policy(allow(Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}))
+        holds({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, {})
+    document = policy(allow(Condition={"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}))
     refusal = iam.decide_assume_role(request(), iam.TargetRole(ROLE_ARN, document))
     assert refusal is not None and refusal.code == "AccessDenied"
 
