@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from .iam_policy_eval import PolicyError, conditions_match, parse_policy, wildcard_match
@@ -86,6 +87,16 @@ def _on_every_resource(statement: Mapping[str, Any]) -> bool:
     return "NotResource" not in statement and "*" in [str(r) for r in _as_list(statement.get("Resource"))]
 
 
+@lru_cache(maxsize=256)
+def _parsed_text(document: str) -> Mapping[str, Any]:
+    """Role policies are read on every request and change rarely: parse each text once."""
+    return parse_policy(document)
+
+
+def _parsed(document: str | Mapping[str, Any]) -> Mapping[str, Any]:
+    return _parsed_text(document) if isinstance(document, str) else parse_policy(document)
+
+
 def explicit_deny(
     policies: Mapping[str, str | Mapping[str, Any]],
     action: str,
@@ -100,7 +111,7 @@ def explicit_deny(
     context: Mapping[str, Sequence[str]] = session_context(session)
     for name, document in policies.items():
         try:
-            statements = _as_list(parse_policy(document).get("Statement"))
+            statements = _as_list(_parsed(document).get("Statement"))
         except PolicyError as exc:
             on_unreadable(name, str(exc))
             continue
