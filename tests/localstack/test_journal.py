@@ -100,6 +100,7 @@ def test_an_entry_has_no_field_that_could_hold_a_secret() -> None:
         "outcome",
         "error_code",
         "error_message",
+        "request_id",  # STS's RequestId of the answer: an identifier, as in CloudTrail
     }
     json.dumps(journal.snapshot())  # what the route serves is plain JSON
 
