@@ -97,6 +97,7 @@ def test_revoke_one_callers_sessions_keep_it_across_a_deploy_and_clear_it(
     b_session = _vend(api_url, callers.task)
     assert _s3_works(endpoint, a_session) and _s3_works(endpoint, b_session)
 
+    redeployed = False
     try:
         revoked = _credvend(endpoint, "--caller", "e2e-user", "--role", "reports-reader")
         assert [r["RoleName"] for r in revoked["Revoked"]] == [ROLE_NAME]
@@ -119,6 +120,7 @@ def test_revoke_one_callers_sessions_keep_it_across_a_deploy_and_clear_it(
         original = POLICY_FILE.read_text()
         assert FIRST_MAX in original
         policy.write_text(original.replace(FIRST_MAX, SECOND_MAX, 1))
+        redeployed = True
         cdk_deploy.deploy(endpoint, policy_file=policy, workdir=tmp_path / "cdk")
         role = admin_client("iam", endpoint).get_role(RoleName=ROLE_NAME)["Role"]
         # the deploy did change the role, or this would prove nothing
@@ -134,6 +136,8 @@ def test_revoke_one_callers_sessions_keep_it_across_a_deploy_and_clear_it(
         ]
     finally:
         cleared = _credvend(endpoint, "--clear", "--caller", "e2e-user", "--role", "reports-reader")
+        if redeployed:  # leave the stack as the session deployed it, for the tests after this one
+            cdk_deploy.deploy(endpoint, policy_file=POLICY_FILE, workdir=tmp_path / "cdk-restore")
 
     assert [c["RoleName"] for c in cleared["Cleared"]] == [ROLE_NAME]
     assert _revocation_policy(endpoint) is None
