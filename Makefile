@@ -72,6 +72,7 @@ bench: install ## benchmarks: prints the figures (the gateway one starts its own
 	$(PY) bench/bench_sidecar.py
 	$(PY) bench/bench_operations.py
 	$(PY) bench/bench_gateway.py
+	$(PY) bench/bench_scale.py
 
 lock: $(VENV)/.installed ## re-freeze requirements/lock.txt from requirements/dev.in
 	$(PIP) install -r requirements/dev.in

@@ -3,7 +3,8 @@
 
 Context (``-c key=value`` or cdk.json): policy, stack_name, architecture,
 reserved_concurrency, log_retention_days, throttle_rate_limit, throttle_burst_limit,
-api_cloudwatch_role, tracing. See docs/deploy.md.
+api_cloudwatch_role, tracing, organization_id, trust_policy_quota,
+managed_policies_per_role. See docs/deploy.md.
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def main() -> int:
     except (PolicyError, ConfigError) as exc:
         print(f"credvend: cannot synthesize: {exc}", file=sys.stderr)
         return 1
-    app.synth()
+    try:
+        app.synth()
+    except RuntimeError as exc:  # jsii's error for a failed validation plugin (cdk-nag, AWS quotas)
+        if "ValidationFailed" not in str(exc):
+            raise
+        print("credvend: cannot synthesize: the validation report above says what failed", file=sys.stderr)
+        return 1
     return 0
 
 

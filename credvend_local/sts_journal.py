@@ -2,7 +2,8 @@
 
 The API's answer says what credvend *granted*; only STS's side shows what it *asked for*
 and whether STS refused it. The test LocalStack's STS rules plugin journals every
-AssumeRole decision (caller, role, duration, source identity, outcome; never a secret) at
+AssumeRole and AssumeRoleWithWebIdentity decision (caller, role, duration, source identity,
+outcome; never a secret) at
 ``GET /_credvend/sts/assume-role-journal`` — see credvend_local/plugin/credvend_localstack/journal.py.
 """
 
@@ -32,6 +33,10 @@ class StsJournal:
     # Sessions of the function's role that the tests themselves open (see
     # test_sts_rules_e2e.py) use this session name; everything else of that role is the function.
     probe_session_name: str = "credvend-e2e-probe"
+    # The IAM OIDC provider ARN of the stack's issuer, when it has one: AssumeRoleWithWebIdentity
+    # is unsigned, so its entries name the provider (caller_arn), and only the function can
+    # mint tokens that provider accepts.
+    issuer_provider_arn: str | None = None
 
     def _get(self, after: int) -> dict[str, Any]:
         response = requests.get(f"{self.endpoint}{JOURNAL_PATH}", params={"after": str(after)}, timeout=10)
@@ -49,13 +54,17 @@ class StsJournal:
         return list(self._get(after)["entries"])
 
     def is_function(self, entry: dict[str, Any]) -> bool:
-        """Sent by the function: a session of its execution role that a test did not open."""
+        """Sent by the function: a session of its execution role that a test did not open,
+        or a web identity call with a token of the stack's issuer."""
         role_name = self.function_role_arn.rsplit("/", 1)[-1]
         caller = entry["caller_arn"]
+        if entry.get("operation") == "AssumeRoleWithWebIdentity":
+            return self.issuer_provider_arn is not None and caller == self.issuer_provider_arn
         return role_name_of_session(caller) == role_name and not caller.endswith(f"/{self.probe_session_name}")
 
     def function_calls(self, after: int) -> list[dict[str, Any]]:
-        """The AssumeRole calls the vending function made since ``after``."""
+        """The AssumeRole (and, with ``issuer_provider_arn``, AssumeRoleWithWebIdentity)
+        calls the vending function made since ``after``."""
         return [entry for entry in self.entries(after) if self.is_function(entry)]
 
     @contextmanager

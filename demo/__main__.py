@@ -61,7 +61,8 @@ def deploy_stack(endpoint: str) -> cdk_deploy.Deployment:
     say("(the same commands you would run against an AWS account)")
     deployment = cdk_deploy.deploy(endpoint, policy_file=DEMO_POLICY, workdir=WORKDIR, echo=True)
     say(f"deployed in {deployment.seconds:.0f} s; API: {deployment.api_url}")
-    say(f"target role: {deployment.outputs['RoleArnReportsReader']} (MaxSessionDuration 12 h)")
+    role_arn = json.loads(deployment.outputs["RoleArns"])["reports-reader"]
+    say(f"target role: {role_arn} (MaxSessionDuration 12 h)")
     return deployment
 
 

@@ -16,6 +16,15 @@ from typing import Any, Literal, TypeVar
 
 from aws_cdk import aws_logs as logs
 
+from credvend_policy.api_policy import is_organization_id
+from credvend_policy.quotas import (
+    MANAGED_POLICIES_PER_ROLE,
+    MANAGED_POLICIES_PER_ROLE_MAX,
+    TRUST_POLICY,
+    TRUST_POLICY_MAX,
+    Limits,
+)
+
 Architecture = Literal["arm64", "x86_64"]
 ARCHITECTURES: tuple[Architecture, ...] = ("arm64", "x86_64")
 
@@ -42,6 +51,9 @@ CONTEXT_KEYS = (
     "throttle_burst_limit",
     "api_cloudwatch_role",
     "tracing",
+    "trust_policy_quota",
+    "managed_policies_per_role",
+    "organization_id",
 )
 
 
@@ -64,12 +76,29 @@ class DeploymentConfig:
     # these keep a misbehaving client from spending all of it. Raise them deliberately.
     throttle_rate_limit: float = 50.0
     throttle_burst_limit: int = 100
-    # API Gateway logs through ONE account-wide CloudWatch role. True: this stack creates
-    # it and deletes it on destroy. False: the account already has one (Account settings).
+    # API Gateway logs through ONE CloudWatch role per account and Region (its Account
+    # settings). True: this stack creates one and sets it there (a fresh account has none,
+    # and execution logging fails to deploy without it); both are retained on destroy, so
+    # other APIs keep logging. False: the account already has one; leave it alone.
     api_cloudwatch_role: bool = True
     # X-Ray for the API stage and the function. Off by default: it costs per trace and
     # needs xray:Put* on "*" in the function's role; turn it on while investigating latency.
     tracing: bool = False
+    # IAM's trust-policy length quota in the target account: 2,048 unless the account had
+    # it raised (Service Quotas, up to 4,096). Roles whose callers would not fit it get
+    # trust policies that require a source identity without listing them (CONTRACT §5).
+    trust_policy_quota: int = TRUST_POLICY
+    # IAM's managed-policies-per-role quota (10; up to 20 raised): created roles' own
+    # managed_policy_arns, and the execution role's policies of external role ARNs.
+    managed_policies_per_role: int = MANAGED_POLICIES_PER_ROLE
+    # AWS Organizations id (o-...): admit SigV4 callers of the whole organization at the
+    # API's resource policy instead of the accounts of the policy's principals.
+    organization_id: str | None = None
+
+    @property
+    def limits(self) -> Limits:
+        """The AWS quotas this deployment's documents are checked against."""
+        return Limits(trust_policy=self.trust_policy_quota, managed_policies_per_role=self.managed_policies_per_role)
 
     @property
     def function_role_name(self) -> str:
@@ -131,6 +160,31 @@ def _retention(raw: Any) -> int:
     return days
 
 
+def _trust_policy_quota(raw: Any) -> int:
+    value = _int(raw)
+    if not TRUST_POLICY <= value <= TRUST_POLICY_MAX:
+        raise ValueError(
+            f"IAM's trust policy quota is {TRUST_POLICY} by default and {TRUST_POLICY_MAX} at most, got {value}"
+        )
+    return value
+
+
+def _managed_policies_per_role(raw: Any) -> int:
+    value = _int(raw)
+    if not MANAGED_POLICIES_PER_ROLE <= value <= MANAGED_POLICIES_PER_ROLE_MAX:
+        raise ValueError(
+            f"IAM's managed policies per role quota is {MANAGED_POLICIES_PER_ROLE} by default and "
+            f"{MANAGED_POLICIES_PER_ROLE_MAX} at most, got {value}"
+        )
+    return value
+
+
+def _organization_id(raw: Any) -> str:
+    if not isinstance(raw, str) or not is_organization_id(raw):
+        raise ValueError(f"expected an AWS Organizations id like o-a1b2c3d4e5, got {raw!r}")
+    return raw
+
+
 def _stack_name(raw: Any) -> str:
     if not isinstance(raw, str) or not _STACK_NAME.match(raw):
         raise ValueError(f"expected a letter then up to 39 letters, digits or '-', got {raw!r}")
@@ -152,4 +206,9 @@ def config_from_context(context: Mapping[str, Any], environ: Mapping[str, str] |
         throttle_burst_limit=_parse(context, "throttle_burst_limit", _positive_int, defaults.throttle_burst_limit),
         api_cloudwatch_role=_parse(context, "api_cloudwatch_role", _bool, defaults.api_cloudwatch_role),
         tracing=_parse(context, "tracing", _bool, defaults.tracing),
+        trust_policy_quota=_parse(context, "trust_policy_quota", _trust_policy_quota, defaults.trust_policy_quota),
+        managed_policies_per_role=_parse(
+            context, "managed_policies_per_role", _managed_policies_per_role, defaults.managed_policies_per_role
+        ),
+        organization_id=_parse(context, "organization_id", _organization_id, None),
     )

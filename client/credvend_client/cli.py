@@ -173,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ARN",
         help=f"the vending function's execution role (default: ${VENDING_ROLE_ENV}; a stack output)",
     )
+    trust.add_argument(
+        "--trust-policy-quota",
+        type=_trust_policy_quota,
+        default=None,
+        metavar="N",
+        help="the role account's IAM trust-policy quota: 2048 (default) up to 4096 if raised; "
+        "callers that do not fit are required but not listed",
+    )
     trust.set_defaults(run=run_trust_policy)
 
     revoke = commands.add_parser(
@@ -214,6 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
         "exit 2 when there is any.",
     )
     check.add_argument("file", nargs="?", metavar="FILE", help=f"default: ${POLICY_FILE_ENV}, else policy.yaml")
+    check.add_argument(
+        "--quotas",
+        action="store_true",
+        help="also print every AWS quota the stack's documents are held to, with their sizes",
+    )
+    check.add_argument("--stack-name", default="Credvend", metavar="NAME", help="the stack_name context (sizes ARNs)")
+    check.add_argument(
+        "--trust-policy-quota", type=_trust_policy_quota, default=None, metavar="N", help="as the app's context"
+    )
+    check.add_argument("--organization-id", metavar="ID", help="as the app's organization_id context")
     check.set_defaults(run=run_policy_check)
     explain = policy_commands.add_parser(
         "explain",
@@ -303,8 +321,47 @@ def _load_policy(path_arg: str | None) -> Any:
         raise UsageError("InvalidPolicy", f"{exc.source}: {len(exc.problems)} problem(s)") from None
 
 
+def _trust_policy_quota(text: str) -> int:
+    from credvend_policy.quotas import TRUST_POLICY, TRUST_POLICY_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not TRUST_POLICY <= value <= TRUST_POLICY_MAX:
+        raise argparse.ArgumentTypeError(f"IAM's trust policy quota is {TRUST_POLICY}..{TRUST_POLICY_MAX}, got {value}")
+    return value
+
+
 def run_policy_check(args: argparse.Namespace) -> int:
+    """Validate the file, then hold what the stack would generate from it against AWS's
+    quotas (the same builders and checks as ``cdk synth``): a file that passes here does
+    not fail a deploy halfway on a document's size."""
+    from credvend_policy.api_policy import is_organization_id
+    from credvend_policy.quotas import TRUST_POLICY, Limits, policy_findings
+
     path, policy = _load_policy(args.file)
+    if args.organization_id is not None and not is_organization_id(args.organization_id):
+        raise UsageError("InvalidOrganization", f"{args.organization_id!r} is not an AWS Organizations id (o-...)")
+    report = policy_findings(
+        policy,
+        stack_name=args.stack_name,
+        limits=Limits(trust_policy=args.trust_policy_quota or TRUST_POLICY),
+        organization_id=args.organization_id,
+    )
+    over = [finding for finding in report.findings if finding.exceeded]
+    for finding in over:
+        sys.stderr.write(f"{PROG}: {path}: over quota: {finding}\n")
+    for alias in report.unlisted:
+        sys.stderr.write(
+            f"{PROG}: {path}: warning: the trust policy of role {alias!r} requires a source identity without "
+            "listing its callers (they do not fit the trust policy quota; the function still authorizes each)\n"
+        )
+    if args.quotas:
+        for finding in report.findings:
+            sys.stdout.write(f"  {finding}\n")
+    if over:
+        raise UsageError("OverQuota", f"{path}: {len(over)} document(s) over AWS quotas")
     sys.stdout.write(f"{path}: ok ({len(policy.roles)} role(s), {len(policy.callers)} caller(s))\n")
     return ExitCode.OK
 
@@ -378,7 +435,6 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_trust_policy(args: argparse.Namespace) -> int:
-    from credvend_policy import trust_policy_document
     from credvend_policy.principals import is_role_arn
 
     vending_role_arn = args.vending_role_arn or os.environ.get(VENDING_ROLE_ENV)
@@ -390,7 +446,18 @@ def run_trust_policy(args: argparse.Namespace) -> int:
     if args.alias not in policy.roles:
         known = ", ".join(sorted(policy.roles))
         raise UsageError("UnknownRole", f"{args.alias!r} is not a role in {path} (roles: {known})")
-    _print_json(trust_policy_document(policy, args.alias, vending_role_arn=vending_role_arn))
+    from credvend_policy.quotas import TRUST_POLICY
+    from credvend_policy.trust import trust_policy
+
+    document = trust_policy(
+        policy, args.alias, vending_role_arn=vending_role_arn, budget=args.trust_policy_quota or TRUST_POLICY
+    )
+    if document.lists_dropped:
+        sys.stderr.write(
+            f"{PROG}: warning: the callers granted {args.alias!r} do not fit the trust policy quota; the policy "
+            "requires a source identity without listing them (--trust-policy-quota 4096 if the account's is raised)\n"
+        )
+    _print_json(document.document)
     return ExitCode.OK
 
 

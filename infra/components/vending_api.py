@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
-from aws_cdk import RemovalPolicy
+import jsii
+from aws_cdk import IStableAnyProducer, Lazy, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from credvend_policy import parse_arn
+from credvend_policy.api_policy import IAM_ROUTES, Route, api_resource_policy, route_resource
 from infra.nag import acknowledge
 
 STAGE_NAME = "v1"
@@ -83,38 +84,35 @@ def add_gateway_responses(api: apigw.RestApi) -> None:
         )
 
 
-def invoke_policy(caller_principal_arns: Sequence[str]) -> iam.PolicyDocument | None:
-    """The API's resource policy: the policy file's caller principals may invoke it.
+def invoke_policy(
+    caller_principal_arns: Sequence[str],
+    *,
+    iam_routes: Sequence[Route] = IAM_ROUTES,
+    public_routes: Sequence[Route] = (),
+    organization_id: str | None = None,
+) -> dict[str, Any] | None:
+    """The API's resource policy (credvend_policy.api_policy): admits the callers' ACCOUNTS
+    (or organization) on the IAM routes, denies everyone else there, and lets anyone call
+    the public routes. Its size does not grow with the number of callers.
 
     A caller in another account needs this (and execute-api:Invoke in its own account);
-    a caller in this account then needs nothing more. The principals are the callers'
-    accounts, narrowed by aws:PrincipalArn, so a caller role that does not exist yet cannot
-    make the deployment fail. A role listed without its path also matches it with one.
+    a caller in this account then needs nothing more. Account roots as principals also
+    mean a caller role that does not exist yet cannot make the deployment fail.
     """
-    if not caller_principal_arns:
-        return None
-    accounts: dict[str, None] = {}
-    patterns: dict[str, None] = {}
-    for arn in caller_principal_arns:
-        parsed = parse_arn(arn)
-        if parsed is None:  # pragma: no cover - the policy's principals are validated ARNs
-            raise ValueError(f"not an ARN: {arn!r}")
-        accounts[f"arn:{parsed.partition}:iam::{parsed.account}:root"] = None
-        patterns[arn] = None
-        if parsed.resource.startswith("role/") and parsed.resource.count("/") == 1:
-            prefix, _, name = arn.rpartition("/")
-            patterns[f"{prefix}/*/{name}"] = None
-    return iam.PolicyDocument(
-        statements=[
-            iam.PolicyStatement(
-                sid="CallersOfThePolicyFile",
-                principals=[iam.ArnPrincipal(account) for account in accounts],
-                actions=["execute-api:Invoke"],
-                resources=["execute-api:/*"],
-                conditions={"ArnLike": {"aws:PrincipalArn": list(patterns)}},
-            )
-        ]
+    return api_resource_policy(
+        caller_principal_arns, iam_routes=iam_routes, public_routes=public_routes, organization_id=organization_id
     )
+
+
+@jsii.implements(IStableAnyProducer)
+class _Produce:
+    """A value computed at synth time, when every route has been added."""
+
+    def __init__(self, produce: Callable[[], Any]) -> None:
+        self._produce = produce
+
+    def produce(self) -> Any:
+        return self._produce()
 
 
 class VendingApi(Construct):
@@ -132,9 +130,16 @@ class VendingApi(Construct):
         log_retention: logs.RetentionDays,
         create_cloudwatch_role: bool,
         caller_principal_arns: Sequence[str] = (),
+        public_routes: Sequence[Route] = (),
+        organization_id: str | None = None,
         tracing: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
+        self._caller_principal_arns = list(caller_principal_arns)
+        self._organization_id = organization_id
+        self.public_routes: list[Route] = []
+        for method, path in public_routes:
+            self.add_public_route(method, path)
 
         self.access_log_group = logs.LogGroup(
             self, "AccessLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
@@ -147,11 +152,12 @@ class VendingApi(Construct):
             description="credvend: short-lived AWS credentials for callers named in the policy file",
             # Service-to-service traffic from the same Region: no CloudFront in front.
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            policy=invoke_policy(caller_principal_arns),
-            # Logging needs the account-wide API Gateway CloudWatch role. When this stack
-            # creates it, destroy deletes it too (CDK's default would leave it behind).
+            # Logging needs API Gateway's ONE CloudWatch role per account and Region (the
+            # account setting). Owning it is the `api_cloudwatch_role` choice; the role and
+            # the setting are retained on destroy either way: deleting them would silently
+            # stop execution logging for every other API in the account and Region.
             cloud_watch_role=create_cloudwatch_role,
-            cloud_watch_role_removal_policy=RemovalPolicy.DESTROY if create_cloudwatch_role else None,
+            cloud_watch_role_removal_policy=RemovalPolicy.RETAIN if create_cloudwatch_role else None,
             default_method_options=apigw.MethodOptions(authorization_type=apigw.AuthorizationType.IAM),
             deploy_options=apigw.StageOptions(
                 stage_name=STAGE_NAME,
@@ -171,6 +177,25 @@ class VendingApi(Construct):
         # RestApi adds its own "Endpoint" output; the stack's ApiUrl is the one documented.
         self.api.node.try_remove_child("Endpoint")
         add_gateway_responses(self.api)
+
+        # The resource policy is computed at synth, from the routes as they are then: a
+        # route added later (public or IAM) is covered without anyone re-building it. The
+        # deployment's logical id hashes the RestApi's properties, so a policy change
+        # redeploys the stage (API Gateway applies a resource policy only on deployment).
+        cfn_api = cast(apigw.CfnRestApi, self.api.node.default_child)
+        cfn_api.policy = Lazy.any(_Produce(self.resource_policy))
+
+        # API Gateway writes execution logs to a group it names and creates on first use,
+        # with no expiry. Created here first, with bounded retention; the stage waits for it
+        # so API Gateway never races the stack to create it.
+        self.execution_log_group = logs.LogGroup(
+            self,
+            "ExecutionLogs",
+            log_group_name=f"API-Gateway-Execution-Logs_{self.api.rest_api_id}/{STAGE_NAME}",
+            retention=log_retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.api.deployment_stage.node.add_dependency(self.execution_log_group)
 
         # Parameters only: a body validator would answer malformed bodies with API
         # Gateway's own message, while the contract promises the function's error codes.
@@ -230,3 +255,26 @@ class VendingApi(Construct):
     @property
     def url(self) -> str:
         return self.api.url
+
+    def add_public_route(self, method: str, path: str) -> None:
+        """Let anyone invoke ``method path`` (e.g. ``("GET", "/.well-known/jwks.json")``):
+        the resource policy allows it anonymously and its Deny leaves it alone. Declaring
+        the method with ``AuthorizationType.NONE`` is the caller's part."""
+        route = (method.upper(), path)
+        if route not in self.public_routes:
+            self.public_routes.append(route)
+
+    @property
+    def iam_routes(self) -> list[Route]:
+        """Every (method, path) of the API that is not a public route."""
+        routes = [(method.http_method.upper(), method.resource.path) for method in self.api.methods]
+        public = {route_resource(route) for route in self.public_routes}
+        return [route for route in routes if route[0] != "OPTIONS" and route_resource(route) not in public]
+
+    def resource_policy(self) -> dict[str, Any] | None:
+        return invoke_policy(
+            self._caller_principal_arns,
+            iam_routes=self.iam_routes,
+            public_routes=self.public_routes,
+            organization_id=self._organization_id,
+        )

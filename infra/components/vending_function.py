@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
@@ -65,31 +66,22 @@ class VendingFunction(Construct):
             self,
             "LogGroup",
             retention=log_retention,
-            # The durable audit record of every AssumeRole is CloudTrail's; this group is the
-            # service's own log and goes with the stack.
-            removal_policy=RemovalPolicy.DESTROY,
+            # The decision log: who got which role, for how long, and why (one line per
+            # request, kept a year by default). CloudTrail's free history keeps 90 days, so
+            # this record outlives the stack: destroy leaves it to expire by its retention.
+            removal_policy=RemovalPolicy.RETAIN,
         )
 
-        # Written out instead of AWSLambdaBasicExecutionRole: that managed policy may
-        # create log groups and write to any of them.
+        # No AWSLambdaBasicExecutionRole: that managed policy may create log groups and
+        # write to any of them. The stack adds the role's permissions (its own log group
+        # and the policy's roles), each tied to this function by lambda:SourceFunctionArn,
+        # which an inline policy here could not name without a dependency cycle.
         self.role = iam.Role(
             self,
             "ExecutionRole",
             role_name=role_name,
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description="credvend vending function: assumes exactly the roles in the policy file",
-            inline_policies={
-                "WriteOwnLogs": iam.PolicyDocument(
-                    statements=[
-                        iam.PolicyStatement(
-                            sid="WriteOwnLogGroup",
-                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                            # A log group's Arn attribute ends in ":*": the streams inside it.
-                            resources=[self.log_group.log_group_arn],
-                        )
-                    ]
-                )
-            },
         )
 
         self.function = lambda_.Function(
@@ -121,6 +113,10 @@ class VendingFunction(Construct):
                 "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
             },
         )
+        if not tracing:
+            # CDK adds DependsOn: [role] although Properties.Role's GetAtt already orders
+            # them (cfn-lint W3005); with tracing, it also waits for X-Ray's permissions.
+            cast(lambda_.CfnFunction, self.function.node.default_child).add_deletion_override("DependsOn")
         if tracing:
             # Lambda's X-Ray statement (added by CDK to the role's default policy).
             acknowledge(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import re
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +9,25 @@ from aws_cdk import CfnOutput, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from credvend_policy import Policy, trust_policy_document
-from credvend_policy.trust import VENDING_ACTIONS
+from credvend_policy import Policy
+from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, chunk_arns
+from credvend_policy.trust import VENDING_ACTIONS, WIDEST_PARTITION, trust_policy
 from infra.components.dashboard import OperationsDashboard
-from infra.components.target_roles import TargetRoles
+from infra.components.target_roles import STACK_TAG, TargetRoles
 from infra.components.vending_api import VendingApi
 from infra.components.vending_function import VendingFunction
 from infra.config import RETENTION_BY_DAYS, DeploymentConfig
+from infra.nag import acknowledge
+from infra.quota_checks import QuotaChecks
 
 # Where an account number belongs in a file written while the account is still unknown.
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
 
 
-def _pascal(alias: str) -> str:
-    return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", alias) if part)
-
-
 class CredvendStack(Stack):
+    # Set by infra.assembly.build_app: the quota plugin, whose findings the bench reports.
+    quota_checks: QuotaChecks | None = None
+
     def __init__(
         self,
         scope: Construct,
@@ -41,7 +41,6 @@ class CredvendStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         self.policy = policy
         self.config = config
-        self._output_ids: set[str] = set()
         retention = RETENTION_BY_DAYS[config.log_retention_days]
 
         self.vending = VendingFunction(
@@ -54,7 +53,15 @@ class CredvendStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             tracing=config.tracing,
         )
-        self.target_roles = TargetRoles(self, "TargetRoles", policy=policy, vending_role_arn=self.vending.role.role_arn)
+        self.target_roles = TargetRoles(
+            self,
+            "TargetRoles",
+            policy=policy,
+            vending_role_arn=self.vending.role.role_arn,
+            stack_tag=self.stack_name,
+            measured_vending_role_arn=self.function_role_arn_measured,
+            trust_policy_budget=config.trust_policy_quota,
+        )
         self._grant_vending(self.vending.role)
         self.api = VendingApi(
             self,
@@ -66,6 +73,7 @@ class CredvendStack(Stack):
             log_retention=retention,
             create_cloudwatch_role=config.api_cloudwatch_role,
             caller_principal_arns=[arn for caller in policy.callers.values() for arn in caller.iam_principals],
+            organization_id=config.organization_id,
             tracing=config.tracing,
         )
         self.operations = OperationsDashboard(
@@ -81,38 +89,87 @@ class CredvendStack(Stack):
     # --- grants ---------------------------------------------------------------------------
 
     @property
-    def vendable_role_arns(self) -> list[str]:
-        """Every role ARN of the policy file, computed the way the function computes it at run time."""
-        return [
-            spec.arn_in(alias=alias, partition=self.partition, account=self.account)
-            for alias, spec in self.policy.roles.items()
-        ]
+    def external_role_arns(self) -> list[str]:
+        return [spec.arn for spec in self.policy.roles.values() if spec.arn is not None]
 
     def _grant_vending(self, role: iam.IRole) -> None:
-        # Nothing on "*": the function's only other STS call, GetCallerIdentity, needs no
-        # permission (IAM allows it to every identity, even against an explicit Deny).
-        iam.Policy(
-            self,
-            "VendingPermissions",
-            roles=[role],
-            statements=[
+        """The execution role's permissions, none of which grows with the roles it creates.
+
+        Created roles are selected by the tag the stack sets on each (one statement for any
+        number); roles in other accounts are listed, in customer managed policies of at most
+        6,144 characters each (``external_role_policies``). Every statement holds only from
+        inside the function (``lambda:SourceFunctionArn``; Lambda adds the key to the
+        function's own calls and to the log writes it makes for it), so the role's
+        credentials are useless elsewhere. It is a separate policy resource, not the role's
+        inline policy: it names the function, which itself depends on the role.
+        Nothing on "*": the function's only other STS call, GetCallerIdentity, needs no
+        permission (IAM allows it to every identity, even against an explicit Deny).
+        """
+        on_function = self.from_the_function
+        statements = []
+        if self.target_roles.roles:
+            statements.append(
                 iam.PolicyStatement(
-                    sid="AssumeTheRolesOfThePolicyFile",
+                    sid="AssumeRolesThisStackCreated",
                     # The identity side of what every trust policy allows.
                     actions=list(VENDING_ACTIONS),
-                    resources=self.vendable_role_arns,
-                ),
-            ],
+                    resources=[f"arn:{self.partition}:iam::{self.account}:role/*"],
+                    conditions={"StringEquals": {f"aws:ResourceTag/{STACK_TAG}": self.stack_name}, **on_function},
+                )
+            )
+        statements.append(
+            iam.PolicyStatement(
+                sid="WriteOwnLogGroup",
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                # A log group's Arn attribute ends in ":*": the streams inside it.
+                resources=[self.vending.log_group.log_group_arn],
+                conditions=on_function,
+            )
         )
+        permissions = iam.Policy(self, "VendingPermissions", roles=[role], statements=statements)
+        if self.target_roles.roles:
+            partition, account = self._as_nag_shows(self.partition), self._as_nag_shows(self.account)
+            acknowledge(
+                permissions,
+                "AwsSolutions-IAM5",
+                finding=f"Resource::arn:{partition}:iam::{account}:role/*",
+                reason="Only roles tagged with this stack's name (the roles it creates), and only from inside the "
+                "function; each such role's trust policy admits this execution role alone.",
+            )
+        self.external_role_policies: list[iam.ManagedPolicy] = []
+        for index, arns in enumerate(
+            chunk_arns(self.external_role_arns, statement_overhead=EXTERNAL_STATEMENT_OVERHEAD)
+        ):
+            self.external_role_policies.append(
+                iam.ManagedPolicy(
+                    self,
+                    f"ExternalRoles{index + 1}",
+                    description="credvend: the roles in other accounts that the policy file vends",
+                    roles=[role],
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="AssumeTheListedRoles",
+                            actions=list(VENDING_ACTIONS),
+                            resources=arns,
+                            conditions=on_function,
+                        )
+                    ],
+                )
+            )
+
+    @staticmethod
+    def _as_nag_shows(value: str) -> str:
+        """A pseudo parameter as cdk-nag writes it in a finding: literal if known, else <AWS::...>."""
+        if not Token.is_unresolved(value):
+            return value
+        return "<AWS::Partition>" if "Partition" in str(value) else "<AWS::AccountId>"
+
+    @property
+    def from_the_function(self) -> dict[str, Any]:
+        """The condition that ties a permission of the execution role to the function itself."""
+        return {"ArnEquals": {"lambda:SourceFunctionArn": self.vending.function.function_arn}}
 
     # --- outputs --------------------------------------------------------------------------
-
-    def _output_id(self, prefix: str, alias: str) -> str:
-        output_id = f"{prefix}{_pascal(alias)}"
-        if output_id in self._output_ids:  # aliases "a-b" and "a.b" both read "AB"
-            output_id += hashlib.sha256(alias.encode()).hexdigest()[:6]
-        self._output_ids.add(output_id)
-        return output_id
 
     def _outputs(self) -> None:
         CfnOutput(
@@ -125,15 +182,26 @@ class CredvendStack(Stack):
             value=self.vending.role.role_arn,
             description="The principal every target role's trust policy names",
         )
-        for alias, arn in self.target_roles.role_arns.items():
-            CfnOutput(self, self._output_id("RoleArn", alias), value=arn, description=f"ARN of created role {alias!r}")
-        for alias in self.external_aliases:
-            document = trust_policy_document(self.policy, alias, vending_role_arn=self.vending.role.role_arn)
+        # One output per role would cost 200 of CloudFormation's 200 outputs for 200 roles:
+        # two JSON maps instead, alias -> value.
+        if self.target_roles.role_arns:
             CfnOutput(
                 self,
-                self._output_id("TrustPolicy", alias),
-                value=self.to_json_string(document),
-                description=f"Trust policy the owner of {self.policy.roles[alias].arn} must apply (role {alias!r})",
+                "RoleArns",
+                value=self.to_json_string(self.target_roles.role_arns),
+                description="JSON map: alias -> ARN of each role the stack created",
+            )
+        if self.external_aliases:
+            CfnOutput(
+                self,
+                "TrustPolicies",
+                value=self.to_json_string(
+                    {
+                        alias: self.trust_document(alias, vending_role_arn=self.vending.role.role_arn)
+                        for alias in self.external_aliases
+                    }
+                ),
+                description="JSON map: alias -> trust policy the owner of that role (in another account) must apply",
             )
 
     # --- trust policies for roles in other accounts ---------------------------------------
@@ -141,6 +209,22 @@ class CredvendStack(Stack):
     @property
     def external_aliases(self) -> list[str]:
         return [alias for alias, spec in self.policy.roles.items() if not spec.create]
+
+    def trust_document(self, alias: str, *, vending_role_arn: str) -> dict[str, Any]:
+        """The trust policy of ``alias``, sized as IAM will see it: the same document (and the
+        same listed-or-not decision) in the template, the outputs and the assembly's files."""
+        return trust_policy(
+            self.policy,
+            alias,
+            vending_role_arn=vending_role_arn,
+            budget=self.config.trust_policy_quota,
+            measured_arn=self.function_role_arn_measured,
+        ).document
+
+    @property
+    def function_role_arn_measured(self) -> str:
+        """A literal ARN at least as long as the execution role's will be, to size documents."""
+        return f"arn:{WIDEST_PARTITION}:iam::{'0' * 12}:role/{self.config.function_role_name}"
 
     @property
     def function_role_arn_literal(self) -> str:
@@ -152,6 +236,4 @@ class CredvendStack(Stack):
     def external_trust_policies(self) -> dict[str, dict[str, Any]]:
         """alias -> trust policy document for each ``arn:`` role, with a literal principal ARN."""
         arn = self.function_role_arn_literal
-        return {
-            alias: trust_policy_document(self.policy, alias, vending_role_arn=arn) for alias in self.external_aliases
-        }
+        return {alias: self.trust_document(alias, vending_role_arn=arn) for alias in self.external_aliases}

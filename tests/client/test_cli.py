@@ -351,6 +351,71 @@ def test_policy_check_default_file_from_env(run_cli: Any, monkeypatch: pytest.Mo
     assert "missing.yaml" in result.err and "cannot read" in result.err
 
 
+def _generated_policy_file(tmp_path: Path, **options: Any) -> str:
+    from credvend_local.policy_gen import generate_policy
+
+    path = tmp_path / "generated.json"
+    path.write_text(json.dumps(generate_policy(**options)))
+    return str(path)
+
+
+def test_policy_check_holds_a_thousand_callers_against_aws_quotas(run_cli: Any, tmp_path: Path) -> None:
+    result = run_cli("policy", "check", "--quotas", _generated_policy_file(tmp_path, callers=1000, roles=200))
+    assert result.code == 0, result.err
+    assert "API resource policy" in result.out
+    assert "API Gateway resource policy length quota of 8,192" in result.out
+    assert "trust policy of role 'role-000' (Role000)" in result.out
+    assert " exceeds " not in result.out
+    assert result.out.strip().endswith("ok (200 role(s), 1000 caller(s))")
+
+
+def test_policy_check_warns_when_a_trust_policy_drops_its_list(run_cli: Any, tmp_path: Path) -> None:
+    crowded = _generated_policy_file(tmp_path, callers=300, roles=1)
+    result = run_cli("policy", "check", crowded)
+    assert result.code == 0
+    assert "role 'role-000' requires a source identity without listing its callers" in result.err
+    raised = run_cli("policy", "check", crowded, "--trust-policy-quota", "4096")
+    assert raised.code == 0
+    assert raised.err == ""
+
+
+def test_policy_check_fails_a_document_over_its_quota(run_cli: Any, tmp_path: Path) -> None:
+    from credvend_local.policy_gen import generate_policy
+
+    document = generate_policy(callers=250, roles=5)
+    for index, caller in enumerate(document["callers"].values()):  # 250 caller accounts
+        caller["iam_principals"] = [f"arn:aws:iam::{index + 100_000_000_000:012d}:role/caller"]
+    path = tmp_path / "accounts.json"
+    path.write_text(json.dumps(document))
+    result = run_cli("policy", "check", str(path))
+    assert result.code == 2
+    assert "over quota: API resource policy" in result.err
+    assert "exceeds API Gateway resource policy length quota of 8,192" in result.err
+    assert "OverQuota" in result.err
+    # ...which an organization id fixes
+    assert run_cli("policy", "check", str(path), "--organization-id", "o-a1b2c3d4e5").code == 0
+
+
+def test_trust_policy_command_applies_the_same_budget(run_cli: Any, tmp_path: Path) -> None:
+    from credvend_local.policy_gen import generate_policy
+
+    document = generate_policy(callers=300, roles=1)
+    document["roles"]["role-000"] = {"arn": "arn:aws:iam::210987654321:role/Partner", "max_session_duration": 3600}
+    path = tmp_path / "crowded.json"
+    path.write_text(json.dumps(document))
+    vending = "arn:aws:iam::123456789012:role/Credvend-VendingFunction"
+    result = run_cli("trust-policy", "role-000", "--policy", str(path), "--vending-role-arn", vending)
+    assert result.code == 0, result.err
+    (statement,) = json.loads(result.out)["Statement"]
+    assert statement["Condition"]["Null"] == {"sts:SourceIdentity": "false"}
+    assert "do not fit the trust policy quota" in result.err
+    listed = run_cli(
+        "trust-policy", "role-000", "--policy", str(path), "--vending-role-arn", vending, "--trust-policy-quota", "4096"
+    )
+    (statement,) = json.loads(listed.out)["Statement"]
+    assert len(statement["Condition"]["StringEquals"]["sts:SourceIdentity"]) == 300
+
+
 def test_trust_policy_is_the_shared_builders_document(run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from credvend_policy import load_policy, trust_policy_document
 

@@ -158,4 +158,4 @@ def test_trust_policy_command_matches_the_stack_output(deployment, tmp_path) -> 
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == json.loads(deployment.outputs["TrustPolicyPartnerWriter"])
+    assert json.loads(result.stdout) == json.loads(deployment.outputs["TrustPolicies"])["partner-writer"]

@@ -9,7 +9,7 @@ MaxSessionDuration, the 1-hour role-chaining cap). Here, against the real deploy
    that no AssumeRole the function sends is ever refused for its duration;
 3. every created role admits the function for exactly the callers the policy grants;
 4. the role in "another account" (partner-writer): its owner applies the stack's
-   TrustPolicyPartnerWriter output, and then it vends, with its ExternalId enforced.
+   TrustPolicies output, and then it vends, with its ExternalId enforced.
 """
 
 from __future__ import annotations
@@ -156,7 +156,7 @@ def partner_role(endpoint: str, deployment: Any) -> Iterator[str]:
     """The partner account's owner creates PartnerWriter with the trust policy credvend's
     stack outputs for it — exactly what the README tells a role owner to do."""
     iam = admin_client("iam", endpoint, account=PARTNER_ACCOUNT)
-    trust = deployment.outputs["TrustPolicyPartnerWriter"]
+    trust = json.dumps(json.loads(deployment.outputs["TrustPolicies"])["partner-writer"])
     name = PARTNER_ROLE_ARN.rsplit("/", 1)[-1]
     with contextlib.suppress(iam.exceptions.NoSuchEntityException):  # left by an interrupted run
         iam.delete_role(RoleName=name)

@@ -147,7 +147,8 @@ def function_statements(api: Synth) -> list[dict[str, Any]]:
         for inline in api.resources[role_id]["Properties"].get("Policies", [])
         for statement in statements_of(inline["PolicyDocument"])
     ]
-    for policy in api.of_type("AWS::IAM::Policy").values():
-        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
-            statements += statements_of(policy["Properties"]["PolicyDocument"])
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in api.of_type(kind).values():
+            if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+                statements += statements_of(policy["Properties"]["PolicyDocument"])
     return statements

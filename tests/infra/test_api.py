@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -94,11 +95,26 @@ def test_throttling_comes_from_context(tmp_path) -> None:
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (5, 7)
 
 
-def test_created_cloudwatch_role_is_deleted_with_the_stack(agnostic: Synth) -> None:
+def test_created_cloudwatch_role_and_account_setting_survive_destroy(agnostic: Synth) -> None:
+    # Shared by every API in the account and Region: deleting them would stop their logging.
     (account,) = agnostic.of_type("AWS::ApiGateway::Account").values()
     role_id = account["Properties"]["CloudWatchRoleArn"]["Fn::GetAtt"][0]
-    assert agnostic.resources[role_id]["DeletionPolicy"] == "Delete"
-    assert account["DeletionPolicy"] == "Delete"
+    assert agnostic.resources[role_id]["DeletionPolicy"] == "Retain"
+    assert agnostic.resources[role_id]["UpdateReplacePolicy"] == "Retain"
+    assert account["DeletionPolicy"] == "Retain"
+
+
+def test_execution_log_group_is_the_stacks_with_bounded_retention(agnostic: Synth) -> None:
+    group_id = agnostic.logical_id(agnostic.stack.api.execution_log_group)
+    group = agnostic.resources[group_id]
+    (api_id,) = agnostic.of_type("AWS::ApiGateway::RestApi")
+    assert group["Properties"]["LogGroupName"] == {
+        "Fn::Join": ["", ["API-Gateway-Execution-Logs_", {"Ref": api_id}, f"/{STAGE_NAME}"]]
+    }
+    assert group["Properties"]["RetentionInDays"] == 365
+    # The stage (which starts writing execution logs) waits for the group.
+    (stage_id,) = agnostic.of_type("AWS::ApiGateway::Stage")
+    assert group_id in agnostic.resources[stage_id]["DependsOn"]
 
 
 @pytest.fixture(scope="module")
@@ -125,21 +141,117 @@ def _resource_policy(api: Synth) -> dict[str, Any]:
     return rest_api["Properties"]["Policy"]
 
 
-def test_resource_policy_lets_exactly_the_policy_callers_invoke(agnostic: Synth) -> None:
-    (statement,) = _resource_policy(agnostic)["Statement"]
-    assert statement["Effect"] == "Allow"
-    assert statement["Action"] == "execute-api:Invoke"
-    assert statement["Resource"] == "execute-api:/*"
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}  # both callers' account
-    assert statement["Condition"] == {
-        "ArnLike": {
-            "aws:PrincipalArn": [
-                "arn:aws:iam::123456789012:role/billing-api-task",
-                "arn:aws:iam::123456789012:role/*/billing-api-task",  # the same role under a path
-                "arn:aws:iam::123456789012:user/ci",
-            ]
-        }
+IAM_ROUTE_RESOURCES = ["execute-api:/*/POST/credentials", "execute-api:/*/GET/credentials/*"]
+
+
+def test_resource_policy_admits_the_callers_accounts_on_the_iam_routes(agnostic: Synth) -> None:
+    allow, _ = _resource_policy(agnostic)["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Action"] == "execute-api:Invoke"
+    assert allow["Resource"] == IAM_ROUTE_RESOURCES
+    assert allow["Principal"] == {"AWS": ["arn:aws:iam::123456789012:root"]}  # both callers' account
+    assert "Condition" not in allow  # the function authorizes each principal itself
+
+
+def test_resource_policy_denies_everyone_outside_those_accounts(agnostic: Synth) -> None:
+    deny = _resource_policy(agnostic)["Statement"][1]
+    assert deny["Effect"] == "Deny"
+    assert deny["Principal"] == "*"
+    assert deny["Action"] == "execute-api:Invoke"
+    assert deny["Resource"] == IAM_ROUTE_RESOURCES
+    assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": ["123456789012"]}}
+
+
+def test_public_routes_are_open_to_anyone_and_outside_the_deny() -> None:
+    from infra.components.vending_api import invoke_policy
+
+    document = invoke_policy(
+        ["arn:aws:iam::123456789012:role/a"],
+        iam_routes=[("POST", "/credentials"), ("GET", "/credentials/{role}"), ("POST", "/oidc/credentials")],
+        public_routes=[("GET", "/.well-known/jwks.json"), ("POST", "/oidc/credentials")],
+    )
+    assert document is not None
+    allow, deny, public = document["Statement"]
+    assert public == {
+        "Sid": "PublicRoutes",
+        "Effect": "Allow",
+        "Principal": "*",
+        "Action": "execute-api:Invoke",
+        "Resource": ["execute-api:/*/GET/.well-known/jwks.json", "execute-api:/*/POST/oidc/credentials"],
     }
+    assert deny["Resource"] == allow["Resource"] == IAM_ROUTE_RESOURCES
+
+
+def test_without_sigv4_callers_the_iam_routes_are_shut_to_everyone() -> None:
+    from infra.components.vending_api import invoke_policy
+
+    document = invoke_policy([], public_routes=[("GET", "/.well-known/jwks.json")])
+    assert document is not None
+    deny, public = document["Statement"]
+    assert (deny["Effect"], deny["Principal"], deny["Resource"]) == ("Deny", "*", IAM_ROUTE_RESOURCES)
+    assert "Condition" not in deny
+    assert public["Resource"] == ["execute-api:/*/GET/.well-known/jwks.json"]
+
+
+def test_public_routes_added_to_the_api_reach_its_policy(tmp_path) -> None:
+    import aws_cdk as cdk
+    from aws_cdk import aws_apigateway as apigw
+
+    from infra.assembly import build_app
+    from tests.infra.synthesis import CDK_CONTEXT, stub_asset
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(BASE_POLICY)
+    app = cdk.App(context={**CDK_CONTEXT, "policy": str(policy_file)}, outdir=str(tmp_path / "cdk.out"))
+    stack = build_app(app, code_dir=stub_asset(tmp_path / "asset"), environ={})
+    # what the issuer's discovery route will do: a method without auth, declared public
+    jwks = stack.api.api.root.add_resource(".well-known").add_resource("jwks.json")
+    jwks.add_method("GET", apigw.MockIntegration(), authorization_type=apigw.AuthorizationType.NONE)
+    stack.api.add_public_route("GET", "/.well-known/jwks.json")
+    document = stack.resolve(stack.api.api.node.default_child.policy)
+    _, deny, public = document["Statement"]
+    assert public["Resource"] == ["execute-api:/*/GET/.well-known/jwks.json"]
+    assert deny["Resource"] == IAM_ROUTE_RESOURCES
+
+
+def test_an_organization_replaces_the_account_list() -> None:
+    from infra.components.vending_api import invoke_policy
+
+    document = invoke_policy(["arn:aws:iam::123456789012:role/a"], organization_id="o-a1b2c3d4e5")
+    assert document is not None
+    allow, deny = document["Statement"]
+    assert allow["Principal"] == "*"
+    assert allow["Condition"] == {"StringEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+    assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalOrgID": "o-a1b2c3d4e5"}}
+
+
+def test_resource_policy_size_does_not_grow_with_callers() -> None:
+    from credvend_local.policy_gen import generate_policy
+    from credvend_policy import parse_policy
+    from credvend_policy.quotas import API_RESOURCE_POLICY, iam_size
+    from infra.components.vending_api import invoke_policy
+
+    sizes = []
+    for callers in (20, 200, 1000):
+        policy = parse_policy(json.dumps(generate_policy(callers=callers, roles=50)), is_json=True)
+        document = invoke_policy([arn for caller in policy.callers.values() for arn in caller.iam_principals])
+        assert document is not None
+        sizes.append(iam_size(document))
+    assert sizes[0] == sizes[1] == sizes[2] < API_RESOURCE_POLICY
+
+
+def test_the_documented_maximum_of_accounts_fits_the_quota() -> None:
+    from credvend_policy.api_policy import MAX_CALLER_ACCOUNTS
+    from credvend_policy.quotas import API_RESOURCE_POLICY, iam_size
+    from infra.components.vending_api import invoke_policy
+
+    principals = [f"arn:aws-us-gov:iam::{index:012d}:role/caller" for index in range(MAX_CALLER_ACCOUNTS)]
+    # with room for the public routes of the OIDC issuer and OIDC callers
+    public = [("GET", "/.well-known/openid-configuration"), ("GET", "/.well-known/jwks.json")]
+    public += [("POST", "/oidc/credentials"), ("GET", "/oidc/credentials/{role}")]
+    document = invoke_policy(principals, public_routes=public)
+    assert document is not None
+    assert iam_size(document) <= API_RESOURCE_POLICY
 
 
 def test_no_callers_means_no_resource_policy(tmp_path) -> None:

@@ -103,3 +103,56 @@ def test_defaults() -> None:
 def test_bad_context_value_names_its_key(key: str, value: object) -> None:
     with pytest.raises(ConfigError, match=f"context `{key}`"):
         config_from_context({key: value}, {})
+
+
+def test_region_is_pinned_only_when_configured(tmp_path: Path) -> None:
+    from infra.assembly import stack_environment
+
+    warnings: list[str] = []
+    home = {"HOME": str(tmp_path)}  # no ~/.aws at all
+    assert stack_environment({}, warn=warnings.append) is None
+    # The CDK CLI's silent fallback: not pinned, and said out loud.
+    assert stack_environment({**home, "CDK_DEFAULT_REGION": "us-east-1"}, warn=warnings.append) is None
+    (warning,) = warnings
+    assert "us-east-1" in warning
+    assert "AWS_REGION" in warning
+    fallback_with_account = stack_environment(
+        {**home, "CDK_DEFAULT_REGION": "us-east-1", "CDK_DEFAULT_ACCOUNT": "111122223333"}, warn=warnings.append
+    )
+    assert fallback_with_account is not None
+    assert (fallback_with_account.account, fallback_with_account.region) == ("111122223333", None)
+    # us-east-1 chosen on purpose, by variable or by the profile's config, is pinned.
+    chosen = stack_environment({**home, "CDK_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"})
+    assert chosen is not None and chosen.region == "us-east-1"
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text("[profile ops]\nregion = us-east-1\n")
+    by_profile = stack_environment({**home, "CDK_DEFAULT_REGION": "us-east-1", "AWS_PROFILE": "ops"})
+    assert by_profile is not None and by_profile.region == "us-east-1"
+    other = stack_environment({**home, "CDK_DEFAULT_REGION": "eu-west-1"})
+    assert other is not None and other.region == "eu-west-1"
+
+
+def test_raisable_quotas_and_organization_come_from_context() -> None:
+    config = config_from_context(
+        {"trust_policy_quota": "4096", "managed_policies_per_role": 20, "organization_id": "o-a1b2c3d4e5"}, {}
+    )
+    assert config.limits.trust_policy == 4096
+    assert config.limits.managed_policies_per_role == 20
+    assert config.organization_id == "o-a1b2c3d4e5"
+    defaults = config_from_context({}, {})
+    assert (defaults.limits.trust_policy, defaults.limits.managed_policies_per_role) == (2048, 10)
+    assert defaults.organization_id is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("trust_policy_quota", "8192"),
+        ("trust_policy_quota", "1024"),
+        ("managed_policies_per_role", "21"),
+        ("organization_id", "my-org"),
+    ],
+)
+def test_bad_quota_or_organization_names_its_key(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"context `{key}`"):
+        config_from_context({key: value}, {})

@@ -6,12 +6,11 @@ from typing import Any
 
 from tests.infra.synthesis import ACCOUNT, Synth, as_list, function_statements, statements_of
 
-POLICY_ROLE_ARNS = {
-    f"arn:aws:iam::{ACCOUNT}:role/ReportsReader",
-    f"arn:aws:iam::{ACCOUNT}:role/CredvendDeployer",
-    f"arn:aws:iam::{ACCOUNT}:role/Dormant",
-    "arn:aws:iam::210987654321:role/PartnerWriter",
-}
+EXTERNAL_ROLE_ARN = "arn:aws:iam::210987654321:role/PartnerWriter"
+
+
+def _sts_statements(api: Synth) -> list[dict[str, Any]]:
+    return [statement for statement in function_statements(api) if "sts:AssumeRole" in as_list(statement["Action"])]
 
 
 def _sts_resources(api: Synth, action: str) -> list[Any]:
@@ -23,23 +22,51 @@ def _sts_resources(api: Synth, action: str) -> list[Any]:
     ]
 
 
-def test_function_may_assume_exactly_the_policy_roles(in_account: Synth) -> None:
+def test_created_roles_are_selected_by_the_stack_tag(in_account: Synth) -> None:
+    (tagged,) = [s for s in _sts_statements(in_account) if as_list(s["Resource"]) == [f"arn:aws:iam::{ACCOUNT}:role/*"]]
+    assert sorted(as_list(tagged["Action"])) == ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
+    assert tagged["Condition"]["StringEquals"] == {"aws:ResourceTag/credvend:stack": "Credvend"}
+    # ...and every created role carries exactly that tag.
+    for role in in_account.of_type("AWS::IAM::Role").values():
+        if "credvend:alias" in str(role["Properties"].get("Tags")):
+            assert {"Key": "credvend:stack", "Value": "Credvend"} in role["Properties"]["Tags"]
+
+
+def test_roles_in_other_accounts_are_listed_by_arn(in_account: Synth) -> None:
     for action in ("sts:AssumeRole", "sts:TagSession", "sts:SetSourceIdentity"):
         resources = _sts_resources(in_account, action)
-        assert sorted(resources) == sorted(POLICY_ROLE_ARNS), action
+        assert sorted(resources) == sorted([f"arn:aws:iam::{ACCOUNT}:role/*", EXTERNAL_ROLE_ARN]), action
 
 
-def test_created_role_arns_are_computed_like_the_function_does_when_the_account_is_unknown(agnostic: Synth) -> None:
-    def in_this_account(name: str) -> dict[str, Any]:
-        return {
-            "Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"}, f":role/{name}"]]
-        }
+def test_every_permission_works_only_from_inside_the_function(agnostic: Synth) -> None:
+    function_id = agnostic.logical_id(agnostic.stack.vending.function)
+    statements = function_statements(agnostic)
+    assert statements
+    for statement in statements:
+        assert statement["Condition"]["ArnEquals"] == {"lambda:SourceFunctionArn": {"Fn::GetAtt": [function_id, "Arn"]}}
 
-    resources = _sts_resources(agnostic, "sts:AssumeRole")
-    expected = [in_this_account(name) for name in ("ReportsReader", "CredvendDeployer", "Dormant")]
-    expected.append("arn:aws:iam::210987654321:role/PartnerWriter")
-    assert len(resources) == len(expected)
-    assert all(resource in resources for resource in expected)
+
+def test_no_dependency_cycle_between_the_function_and_its_permissions(agnostic: Synth) -> None:
+    # The permissions name the function, so they must live outside the role the function needs.
+    function = agnostic.resources[agnostic.logical_id(agnostic.stack.vending.function)]
+    role = agnostic.resources[agnostic.function_role_id]["Properties"]
+    assert "Policies" not in role
+    assert "ManagedPolicyArns" not in role
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        assert not set(agnostic.of_type(kind)) & set(function.get("DependsOn", []))
+
+
+def test_external_role_arns_are_split_into_managed_policies_within_quota() -> None:
+    from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, MANAGED_POLICY, chunk_arns
+
+    # 200 roles with the longest names IAM allows: too many for one policy of any kind.
+    arns = [f"arn:aws-us-gov:iam::{index:012d}:role/{'r' * 60}{index:04d}" for index in range(200)]
+    chunks = chunk_arns(arns, statement_overhead=EXTERNAL_STATEMENT_OVERHEAD)
+    assert [arn for chunk in chunks for arn in chunk] == arns  # all of them, in order
+    assert 1 < len(chunks) <= 5
+    for chunk in chunks:
+        listed = sum(len(arn) + 3 for arn in chunk)
+        assert listed + EXTERNAL_STATEMENT_OVERHEAD <= MANAGED_POLICY
 
 
 def test_nothing_on_star(agnostic: Synth) -> None:

@@ -41,6 +41,9 @@ def test_function_logs_to_its_own_group_with_bounded_retention(agnostic: Synth) 
     group = agnostic.resources[group_id]
     assert group["Type"] == "AWS::Logs::LogGroup"
     assert group["Properties"]["RetentionInDays"] == 365
+    # The decision log (who got what) outlives the stack; it expires by its retention.
+    assert group["DeletionPolicy"] == "Retain"
+    assert group["UpdateReplacePolicy"] == "Retain"
 
 
 def test_execution_role_has_a_fixed_name_and_only_lambda_trusts_it(agnostic: Synth) -> None:

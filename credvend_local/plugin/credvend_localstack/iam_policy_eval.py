@@ -25,7 +25,8 @@ ASSUME_ROLE = "sts:AssumeRole"
 TAG_SESSION = "sts:TagSession"
 SET_SOURCE_IDENTITY = "sts:SetSourceIdentity"
 
-PrincipalType = Literal["Account", "User", "AssumedRole", "FederatedUser"]
+# WebIdentityUser: an AssumeRoleWithWebIdentity caller, named by its IAM OIDC provider's ARN
+PrincipalType = Literal["Account", "User", "AssumedRole", "FederatedUser", "WebIdentityUser"]
 
 
 class PolicyError(ValueError):
@@ -207,11 +208,14 @@ def _principal_clause_matches(statement: Mapping[str, Any], caller: Caller) -> b
 
 def principal_matches(principal: Any, caller: Caller) -> bool:
     """Whether a Principal element names the caller. Only the AWS key can name an IAM
-    caller; Service/Federated/CanonicalUser principals never match one."""
+    caller, only the Federated key a web identity caller (by its OIDC provider's ARN);
+    Service/CanonicalUser principals never match either."""
     if principal == "*":
         return True
     if not isinstance(principal, Mapping):
         raise PolicyError(f"Principal must be '*' or an object, not {principal!r}")
+    if caller.principal_type == "WebIdentityUser":
+        return any(str(p) == caller.principal_arn for p in _as_list(principal.get("Federated")))
     return any(_aws_principal_matches(str(p), caller) for p in _as_list(principal.get("AWS")))
 
 

@@ -1,4 +1,5 @@
-"""A journal of the AssumeRole decisions the STS rules made, for tests to read.
+"""A journal of the AssumeRole (and AssumeRoleWithWebIdentity) decisions the STS rules made,
+for tests to read.
 
 Why: end-to-end tests must show what the vending function *sends* to STS (its durations,
 its source identities) and that STS never refused it — things the API response alone
@@ -6,7 +7,8 @@ cannot prove. The function runs inside LocalStack, so the tests read this journa
 HTTP (see sts_rules.py for the route).
 
 Pure (no LocalStack imports) so it is unit-tested on its own. Entries hold identifiers
-and outcomes only, never a secret: no secret keys, session tokens, or external ids.
+and outcomes only, never a secret: no secret keys, session tokens, external ids or web
+identity tokens.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class JournalEntry:
     outcome: str  # ALLOWED or REFUSED
     error_code: str | None = None  # STS's error code when refused (ValidationError, AccessDenied...)
     error_message: str | None = None
+    # AssumeRole, or AssumeRoleWithWebIdentity: then caller_arn is the IAM OIDC provider's ARN
+    # (the token's issuer when no provider matched) and subject the token's sub claim
+    operation: str = "AssumeRole"
+    subject: str | None = None
     request_id: str | None = None  # STS's RequestId in the answer (CloudTrail's requestID)
 
 
@@ -58,6 +64,8 @@ class AssumeRoleJournal:
         source_identity: str | None,
         error_code: str | None = None,
         error_message: str | None = None,
+        operation: str = "AssumeRole",
+        subject: str | None = None,
         request_id: str | None = None,
     ) -> JournalEntry:
         with self._lock:
@@ -73,6 +81,8 @@ class AssumeRoleJournal:
                 outcome=REFUSED if error_code else ALLOWED,
                 error_code=error_code,
                 error_message=error_message,
+                operation=operation,
+                subject=subject,
                 request_id=request_id,
             )
             if len(self._entries) == self._entries.maxlen:

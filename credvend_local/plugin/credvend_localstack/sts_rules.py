@@ -16,6 +16,9 @@ response handler records it, so refusals by the provider itself count too — wh
 read at GET /_credvend/sts/assume-role-journal[?after=SEQ] and clear with DELETE. It shows
 what the vending function sends to STS, which the API's answer alone cannot.
 
+AssumeRoleWithWebIdentity is judged by web_identity.py (installed by the same hook, same
+journal).
+
 Switch: CREDVEND_STS_RULES=0 (or false/off/no) leaves LocalStack's STS untouched.
 """
 
@@ -69,6 +72,10 @@ def credvend_sts_rules() -> None:
     # reaches a service; LocalStack's own providers add their developer routes the same way
     ROUTER.add(JOURNAL_PATH, serve_journal, methods=["GET", "DELETE"])
     LOG.info("credvend STS rules on: trust policies, MaxSessionDuration, role chaining; journal at %s", JOURNAL_PATH)
+    # AssumeRoleWithWebIdentity: judged as AWS judges it (web_identity.py), same journal
+    from .web_identity import install as judge_web_identity
+
+    judge_web_identity()
 
 
 def enforce_assume_role_rules(chain: HandlerChain, context: RequestContext, response: Response) -> None:
