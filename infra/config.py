@@ -37,7 +37,7 @@ _RETENTION_DAYS = (
 RETENTION_BY_DAYS: dict[int, logs.RetentionDays] = dict(zip(_RETENTION_DAYS, list(logs.RetentionDays), strict=False))
 
 # Stack names become the prefix of the execution role's name (64 characters at most).
-_STACK_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,39}$")
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,39}")  # fullmatch: `$` would take a trailing newline
 
 T = TypeVar("T")
 
@@ -186,7 +186,7 @@ def _organization_id(raw: Any) -> str:
 
 
 def _stack_name(raw: Any) -> str:
-    if not isinstance(raw, str) or not _STACK_NAME.match(raw):
+    if not isinstance(raw, str) or not _STACK_NAME.fullmatch(raw):
         raise ValueError(f"expected a letter then up to 39 letters, digits or '-', got {raw!r}")
     return raw
 

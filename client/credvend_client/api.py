@@ -43,10 +43,11 @@ INSECURE_HTTP_ENV = "CREDVEND_ALLOW_INSECURE_HTTP"
 RECURSION_ENV = "CREDVEND_CREDENTIAL_PROCESS_ACTIVE"
 FORMATS = ("json", "credential_process", "container")
 # Mirrors the policy file's alias rule: aliases travel in URL paths.
-ALIAS_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Used with fullmatch: ``$`` would also accept a trailing newline.
+ALIAS_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 # {api-id}.execute-api.{region}.amazonaws.com[.cn], also the private-API (vpce) form.
 _EXECUTE_API_HOST = re.compile(
-    r"\.execute-api(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?$"
+    r"\.execute-api(?:-fips)?\.([a-z]{2}(?:-[a-z]+)+-\d+)\.(?:vpce\.)?amazonaws\.com(?:\.cn)?\Z"
 )
 _REQUEST_ID_HEADERS = ("x-amzn-requestid", "x-amz-apigw-id", "x-amz-request-id")
 
@@ -74,8 +75,21 @@ def resolve_endpoint(explicit: str | None, environ: Mapping[str, str]) -> str:
     return endpoint.rstrip("/")
 
 
+def proxies_for(endpoint: str) -> dict[str, str]:
+    """The proxies to reach ``endpoint`` through: none for plain http or a loopback host.
+
+    Through a proxy, an http request (signature, session token, and the credentials in the
+    answer) is readable by the proxy, and a loopback address means this machine anyway; only
+    https to another host may use ``HTTPS_PROXY`` (a CONNECT tunnel the proxy cannot read).
+    """
+    parts = urlsplit(endpoint)
+    if parts.scheme != "https" or _is_loopback(parts.hostname or ""):
+        return {}
+    return dict(get_environ_proxies(endpoint))
+
+
 def _is_loopback(host: str) -> bool:
-    if host == "localhost":
+    if host.lower() == "localhost":
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -214,14 +228,14 @@ class CredvendClient:
         self._credentials = credentials
         self._retry = retry
         self._http: HttpSender = http or URLLib3Session(
-            timeout=(timeouts.connect, timeouts.read), proxies=get_environ_proxies(self.endpoint)
+            timeout=(timeouts.connect, timeouts.read), proxies=proxies_for(self.endpoint)
         )
         self._sleep = sleep
         self._rand = rand
         self._user_agent = user_agent
 
     def credentials_url(self, role: str, *, duration: int | None, fmt: str, dry_run: bool = False) -> str:
-        if not ALIAS_PATTERN.match(role):
+        if not ALIAS_PATTERN.fullmatch(role):
             raise UsageError("InvalidRole", f"{role!r} is not a role alias (letters, digits, '_', '.', '-')")
         if fmt not in FORMATS:
             raise UsageError("InvalidFormat", f"format must be one of {', '.join(FORMATS)}")
@@ -366,6 +380,7 @@ __all__ = [
     "Timeouts",
     "build_client",
     "parse_retry_after",
+    "proxies_for",
     "region_from_endpoint",
     "resolve_endpoint",
     "resolve_region",

@@ -12,8 +12,11 @@ The schedule, in one place:
   ``MIN_REFRESH_INTERVAL`` (or half the lifetime, if shorter).
 - Nothing with ``SERVE_MARGIN`` or less left is ever served; when nothing better exists the
   caller gets :class:`CredentialsUnavailable` (the sidecar answers 503).
-- One upstream call in flight per role. A request that finds a refresh running gets the
-  still-valid cached credentials at once; a request with nothing valid to fall back on waits
+- Refreshes run in the background whenever what the cache holds can still be served: the
+  request that finds a refresh due starts it and is answered from cache at once, like every
+  request while it runs (a slow or hung upstream costs no caller any time). Only a cold cache,
+  or one holding nothing servable, makes the request wait for upstream.
+- One upstream call in flight per role. A request with nothing valid to fall back on waits
   for the running call and shares its result (or its failure) instead of starting another.
 - An upstream failure while valid credentials remain is absorbed: they keep being served,
   and the next attempt waits ``FAILURE_BACKOFF``.
@@ -43,6 +46,13 @@ FAILURE_BACKOFF = 10
 
 Clock = Callable[[], float]
 Fetch = Callable[[str], VendedCredentials]
+Background = Callable[[Callable[[], None]], None]
+
+
+def in_a_thread(job: Callable[[], None]) -> None:
+    """The default way to run a background refresh: a daemon thread, so a hung upstream call
+    never keeps the process from exiting."""
+    threading.Thread(target=job, name="credvend-refresh", daemon=True).start()
 
 
 class CredentialsUnavailable(Exception):
@@ -104,9 +114,11 @@ class CredentialCache:
         *,
         clock: Clock = time.time,
         on_event: Callable[[str], None] | None = None,
+        background: Background = in_a_thread,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
+        self._background = background
         self._on_event = on_event or (lambda _message: None)
         self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
@@ -129,11 +141,14 @@ class CredentialCache:
             return entry.credentials
         fallback = entry if entry is not None and now < entry.schedule.usable_until else None
         if fallback is not None:
-            # Refresh due, but what we hold is still good: never make this caller wait behind
-            # a running refresh or knock on a failing upstream before the backoff ends.
-            if now < slot.retry_not_before or not slot.lock.acquire(blocking=False):
-                self.stats.hits += 1
-                return fallback.credentials
+            # Refresh due, but what we hold is still good: this caller never waits, neither
+            # behind a running refresh nor for the one it starts, and a failing upstream is
+            # left alone until the backoff ends.
+            self.stats.hits += 1
+            if now >= slot.retry_not_before and slot.lock.acquire(blocking=False):
+                self._refresh_in_background(role, slot)
+            # Normally still the fallback; the fresh credentials if the refresh already ended.
+            return (slot.entry or fallback).credentials
         else:
             attempts_seen = slot.attempts
             slot.lock.acquire()
@@ -145,6 +160,25 @@ class CredentialCache:
             return self._refresh_locked(role, slot)
         finally:
             slot.lock.release()
+
+    def _refresh_in_background(self, role: str, slot: _Slot) -> None:
+        """Run the refresh (the caller holds ``slot.lock``; the job releases it when done)."""
+
+        def job() -> None:
+            try:
+                self._refresh_locked(role, slot)
+            except CredentialsUnavailable:
+                pass  # already counted and logged; the next request finds nothing valid and waits
+            except Exception as exc:  # a bug: keep the sidecar serving, say what broke
+                self._on_event(f"refresh of {role} failed unexpectedly ({type(exc).__name__})")
+            finally:
+                slot.lock.release()
+
+        try:
+            self._background(job)
+        except BaseException:  # the job never started (no thread left): do not hold the lock forever
+            slot.lock.release()
+            raise
 
     def _refresh_locked(self, role: str, slot: _Slot) -> VendedCredentials:
         now = self._clock()

@@ -8,8 +8,10 @@ status, request id)``, and never contains a secret. Exit codes: :mod:`credvend_c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -56,11 +58,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"{PROG}: error: Usage: {one_line(message)} (see `{self.prog} --help`)\n")
 
 
+def _decimal(text: str, what: str) -> int:
+    """ASCII digits only: ``int()`` alone also takes " 900\n", "9_00" and non-ASCII digits."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 6):
+        raise argparse.ArgumentTypeError(f"not {what}: {text!r}")
+    return int(text)
+
+
 def _duration(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    value = _decimal(text, "an integer")
     if not MIN_DURATION <= value <= MAX_DURATION:
         raise argparse.ArgumentTypeError(f"must be {MIN_DURATION}..{MAX_DURATION} seconds (the service clamps)")
     return value
@@ -77,10 +83,7 @@ def _positive_seconds(text: str) -> float:
 
 
 def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port: {text!r}") from None
+    value = _decimal(text, "a port")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError("must be 0..65535 (0: any free port)")
     return value
@@ -144,8 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         parents=[connection],
         help="loopback sidecar for the SDKs' container credentials provider",
-        description="Serve GET /roles/ROLE on 127.0.0.1 in the container-credentials format. The first stdout "
-        "line is JSON (event, port, url, token_file); then the variables a service must set.",
+        description="Serve GET /roles/ROLE on 127.0.0.1 in the container-credentials format. The token callers "
+        "must send is written to a 0600 file (no trailing newline). The first stdout line is JSON (event, port, "
+        "url, token_file); then the variables a service must set.",
     )
     serve.add_argument("--port", type=_port, default=0, help="TCP port on 127.0.0.1 (default 0: any free port)")
     serve.add_argument(
@@ -154,8 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token-file",
         metavar="PATH",
-        help="write the token here (mode 0600, no newline) instead of printing it; "
-        "the token is $CREDVEND_SERVE_TOKEN if set, else random",
+        help="write the token here (mode 0600, no newline; default: $XDG_RUNTIME_DIR/credvend/token, else a "
+        "private temporary folder); the token is $CREDVEND_SERVE_TOKEN if set, else random",
+    )
+    serve.add_argument(
+        "--print-token",
+        action="store_true",
+        help="also print the token itself on stdout (not by default: stdout is often a log stream)",
     )
     serve.add_argument("--duration", type=_duration, metavar="N", help="seconds requested per upstream vend")
     serve.add_argument("--access-log", action="store_true", help="log every request line on stderr")
@@ -485,6 +494,7 @@ def run_serve(args: argparse.Namespace) -> int:
         TOKEN_ENV,
         SidecarServer,
         check_token_value,
+        default_token_file,
         new_token,
         upstream_fetch,
         write_token_file,
@@ -519,43 +529,57 @@ def run_serve(args: argparse.Namespace) -> int:
     _refuse_self_signing(server.port)
 
     token_file: Path | None = None
+    private_folder: Path | None = None
     try:
-        if args.token_file:
-            try:
-                token_file = write_token_file(Path(args.token_file).expanduser().absolute(), token)
-            except OSError as exc:
-                raise UsageError("TokenFile", f"cannot write {args.token_file}: {exc.strerror or exc}") from None
-        _announce(server, roles=args.roles or [], token=token, token_file=token_file)
+        try:
+            if args.token_file:
+                token_file = Path(args.token_file).expanduser().absolute()
+            else:
+                token_file, private_folder = default_token_file(os.environ)
+            write_token_file(token_file, token)
+        except OSError as exc:
+            shown = args.token_file or token_file or "the token file"
+            raise UsageError("TokenFile", f"cannot write {shown}: {exc.strerror or exc}") from None
+        _announce(server, roles=args.roles or [], token=token if args.print_token else None, token_file=token_file)
         _stop_on_sigterm(server)
         server.serve_forever(poll_interval=0.5)
     finally:
         server.server_close()
         if token_file is not None:
-            token_file.unlink(missing_ok=True)
+            _remove_token_file(token_file, token)
+        if private_folder is not None:
+            with contextlib.suppress(OSError):
+                private_folder.rmdir()
     return ExitCode.OK
 
 
-def _announce(server: Any, *, roles: Sequence[str], token: str, token_file: Path | None) -> None:
-    """First stdout line: JSON for programs. Then the variables for people, ready to paste."""
+def _remove_token_file(path: Path, token: str) -> None:
+    """Remove the token file on exit, unless another sidecar has since written its own there."""
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == token.encode("ascii"):
+            path.unlink()
+
+
+def _announce(server: Any, *, roles: Sequence[str], token: str | None, token_file: Path) -> None:
+    """First stdout line: JSON for programs. Then the variables for people, ready to paste.
+
+    The token itself only with ``--print-token``: stdout is a container's log stream."""
     ready: dict[str, Any] = {
         "event": "ready",
         "host": "127.0.0.1",
         "port": server.port,
         "url": f"http://127.0.0.1:{server.port}/roles/",
         "roles": list(roles),
-        "token_file": str(token_file) if token_file else None,
+        "token_file": str(token_file),
         "pid": os.getpid(),
     }
-    if token_file is None:
+    if token is not None:
         ready["token"] = token  # stdout only, never stderr
     lines = [json.dumps(ready)]
     for role in roles or ["ROLE"]:
         lines.append(f"# a service that should act as {role} sets:")
         lines.append(f"export AWS_CONTAINER_CREDENTIALS_FULL_URI={server.role_url(role)}")
-        if token_file is not None:
-            lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file}")
-        else:
-            lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN={token}")
+        lines.append(f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={shlex.quote(str(token_file))}")
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
 

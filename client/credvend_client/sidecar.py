@@ -16,7 +16,7 @@ import re
 import secrets
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -27,7 +27,7 @@ from credvend_client.credentials import VendedCredentials
 from credvend_client.errors import DeniedError
 
 LOOPBACK = "127.0.0.1"
-ROLE_PATH = re.compile(r"^/roles/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})$")
+ROLE_PATH = re.compile(r"/roles/([A-Za-z0-9][A-Za-z0-9_.-]{0,63})")  # fullmatch: no trailing newline
 TOKEN_BYTES = 32  # token_urlsafe(32): 43 characters, 256 bits
 MIN_TOKEN_CHARS = 16
 TOKEN_ENV = "CREDVEND_SERVE_TOKEN"  # noqa: S105 - the name of a variable, not a token
@@ -40,11 +40,32 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def is_visible_ascii(text: str) -> bool:
+    """Only ``!`` (0x21) to ``~`` (0x7e): no space, control character or anything outside
+    ASCII, which header parsers, token files and the SDKs each treat differently."""
+    return all("!" <= ch <= "~" for ch in text)
+
+
 def check_token_value(token: str) -> str:
-    """A token callers can send: botocore and Go reject CR/LF, so a header must be one line."""
-    if len(token) < MIN_TOKEN_CHARS or any(ch in token for ch in "\r\n") or not token.isprintable():
-        raise ValueError(f"the token must be at least {MIN_TOKEN_CHARS} printable characters on one line")
+    """A token every SDK sends back unchanged: visible ASCII only, long enough to guess never."""
+    if len(token) < MIN_TOKEN_CHARS or not is_visible_ascii(token):
+        raise ValueError(
+            f"the token must be at least {MIN_TOKEN_CHARS} characters of visible ASCII (0x21-0x7e, no spaces)"
+        )
     return token
+
+
+def default_token_file(environ: Mapping[str, str]) -> tuple[Path, Path | None]:
+    """Where ``serve`` writes its token without ``--token-file``: ``$XDG_RUNTIME_DIR/credvend/token``
+    (a per-user 0700 directory), else ``token`` in a new private (0700) temporary directory.
+    Returns the path and the directory created for it, which ``serve`` removes on exit (or None)."""
+    runtime_dir = environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir and Path(runtime_dir).is_absolute() and Path(runtime_dir).is_dir():
+        folder = Path(runtime_dir) / "credvend"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        return folder / "token", None
+    folder = Path(tempfile.mkdtemp(prefix="credvend-"))  # mode 0700
+    return folder / "token", folder
 
 
 def write_token_file(path: str | os.PathLike[str], token: str) -> Path:
@@ -68,10 +89,11 @@ def write_token_file(path: str | os.PathLike[str], token: str) -> Path:
 
 
 def token_matches(presented: str | None, token: str) -> bool:
-    """Constant-time comparison of the ``Authorization`` header with the token."""
-    if presented is None:
+    """Constant-time comparison of the ``Authorization`` header with the token; a header that
+    is not visible ASCII never matches (nor is it compared)."""
+    if presented is None or not is_visible_ascii(presented):
         return False
-    return hmac.compare_digest(presented.encode("utf-8", "surrogateescape"), token.encode("utf-8"))
+    return hmac.compare_digest(presented.encode("ascii"), token.encode("ascii"))
 
 
 def upstream_fetch(client: CredvendClient, *, duration: int | None = None) -> Fetch:
@@ -108,7 +130,7 @@ class SidecarHandler(BaseHTTPRequestHandler):
         if path == "/healthz":
             self._send_json(200, {"Status": "ok"})
             return
-        match = ROLE_PATH.match(path)
+        match = ROLE_PATH.fullmatch(path)
         if match is None:
             self._send_error(404, "NotFound", "use GET /roles/{role}")
             return
@@ -171,6 +193,10 @@ class SidecarHandler(BaseHTTPRequestHandler):
 
 class SidecarServer(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default listen backlog is 5: SDK workers starting together open dozens of
+    # connections at once, and those beyond the backlog wait for a SYN retransmit (>= 1 s),
+    # longer than the JS SDK's 1 s timeout. The kernel caps this at net.core.somaxconn.
+    request_queue_size = 1024
     allow_reuse_address = False  # a second sidecar on the same port must fail, not share it
 
     def __init__(

@@ -28,12 +28,13 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
         AccessDenied,
         CredvendError,
         InternalError,
+        InvalidRequest,
         NotFound,
         Throttled,
         Unauthenticated,
     )
     from credvend.domain.formats import render, render_dry_run
-    from credvend.domain.requests import VendRequest, parse_body, parse_path_and_query
+    from credvend.domain.requests import VendRequest, check_proxy_event, parse_body, parse_path_and_query
     from credvend.domain.vend import Decision, StsPort, VendService
     from credvend.settings import Settings
 
@@ -157,8 +158,9 @@ class Runtime:
             # The caller's identity before anything else in the request (route, size, body,
             # query): a request without one is a 401 whatever else is wrong with it.
             self._principal_arn = verified_principal_arn(self._decision.principal_arn)
+            check_proxy_event(event)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
-        except Unauthenticated as error:
+        except (Unauthenticated, InvalidRequest) as error:
             result = _proxy_result(self._on_error(error))
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)

@@ -37,7 +37,7 @@ IAM_ROUTES: tuple[Route, ...] = (("POST", "/credentials"), ("GET", "/credentials
 # Allow, its id in the Deny). Beyond this, give the app an `organization_id`.
 MAX_CALLER_ACCOUNTS = 100
 
-_ORG_ID = re.compile(r"^o-[a-z0-9]{10,32}$")
+_ORG_ID = re.compile(r"o-[a-z0-9]{10,32}")  # fullmatch: `$` would take a trailing newline
 
 
 def route_resource(route: Route) -> str:
@@ -60,7 +60,7 @@ def caller_accounts(principal_arns: Iterable[str]) -> list[tuple[str, str]]:
 
 
 def is_organization_id(value: str) -> bool:
-    return _ORG_ID.match(value) is not None
+    return _ORG_ID.fullmatch(value) is not None
 
 
 def api_resource_policy(

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from credvend_policy.principals import PrincipalKey, is_role_arn, principal_key
+from credvend_policy.principals import PrincipalKey, is_role_arn, principal_key, role_arn_of_session
 from credvend_policy.sts_names import source_identity_for
 
 # STS's limits, for the whole code base (the function's clamp and request model import them).
@@ -26,14 +26,17 @@ STS_MAX_DURATION = 43200
 ROLE_CHAINING_LIMIT = 3600  # STS's cap when the source credentials are themselves a role session
 SESSION_NAME_PLACEHOLDERS = frozenset({"caller", "role", "request_id"})
 
+# Patterns are whole-string matches, anchored with \A and \z (pydantic's Rust regex syntax):
+# never ``$``, which in Python's ``re`` also matches before a trailing newline, the ending
+# of every YAML block scalar (``|``).
 # Aliases appear in URL paths and default role names: keep them plain.
-Alias = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-CallerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_+=,.@-]{0,127}$")]
-RoleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@-]{1,64}$")]
+Alias = Annotated[str, StringConstraints(pattern=r"\A[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\z")]
+CallerName = Annotated[str, StringConstraints(pattern=r"\A[A-Za-z0-9][A-Za-z0-9_+=,.@-]{0,127}\z")]
+RoleName = Annotated[str, StringConstraints(pattern=r"\A[A-Za-z0-9_+=,.@-]{1,64}\z")]
 ManagedPolicyArn = Annotated[
-    str, StringConstraints(pattern=r"^arn:aws[a-z-]*:iam::(aws|\d{12}):policy/[A-Za-z0-9_+=,.@/-]{1,512}$")
+    str, StringConstraints(pattern=r"\Aarn:aws[a-z-]*:iam::(aws|\d{12}):policy/[A-Za-z0-9_+=,.@/-]{1,512}\z")
 ]
-ExternalId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_+=,.@:/-]{2,1224}$")]
+ExternalId = Annotated[str, StringConstraints(pattern=r"\A[A-Za-z0-9_+=,.@:/-]{2,1224}\z")]
 GrantDuration = Annotated[int, Field(ge=STS_MIN_DURATION, le=STS_MAX_DURATION, strict=True)]
 RoleMaxDuration = Annotated[int, Field(ge=ROLE_CHAINING_LIMIT, le=STS_MAX_DURATION, strict=True)]
 
@@ -107,6 +110,14 @@ class Grant(_Strict):
 
 
 def _principal_arn(arn: str) -> str:
+    role_arn = role_arn_of_session(arn)
+    if role_arn is not None:
+        # A session ARN (pasted from get-caller-identity, an SSO permission set's session) would
+        # silently stand for every session of its role (CONTRACT §1): make the file say so.
+        raise ValueError(
+            f"{arn!r} is a role session, not a principal: list the role itself, {role_arn!r} "
+            "(every session of that role is then this caller)"
+        )
     if principal_key(arn) is None:
         raise ValueError(
             f"{arn!r} is not an IAM role or user ARN (arn:aws:iam::<12 digits>:role/<name> or :user/<name>)"
@@ -162,7 +173,7 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
     """
     problems: list[tuple[str, str]] = []
     owner_of: dict[PrincipalKey, str] = {}
-    owner_of_identity: dict[str, str] = {}
+    owner_of_identity: dict[str, str] = {}  # SourceIdentity, lower-cased -> caller
     vended_arns, vended_names = _vended_roles(policy)
     for caller, spec in policy.callers.items():
         for index, grant in enumerate(spec.grants):
@@ -181,11 +192,13 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
                 problems.append(
                     (path, f"{arn} is vended by this policy (roles.{alias}): whoever gets it would act as {caller!r}")
                 )
+        # Compared ignoring case: `Billing` and `billing` would be two SourceIdentities that a
+        # reader of CloudTrail (or a case-insensitive condition) cannot tell apart.
         identity = source_identity_for(caller)
-        if owner_of_identity.setdefault(identity, caller) != caller:
-            problems.append(
-                (f"callers.{caller}", f"same session identity {identity!r} as caller {owner_of_identity[identity]!r}")
-            )
+        other = owner_of_identity.setdefault(identity.lower(), caller)
+        if other != caller:
+            same = "same" if source_identity_for(other) == identity else "a case-insensitively equal"
+            problems.append((f"callers.{caller}", f"{same} session identity {identity!r} as caller {other!r}"))
     role_names: dict[str, str] = {}
     for alias, role in policy.roles.items():
         if role.create:

@@ -12,21 +12,23 @@ import re
 from typing import NamedTuple
 
 _PARTITION = r"aws[a-z-]*"  # aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b...
+# Every pattern below is used with ``fullmatch``, never ``match`` with ``$``: ``$`` also matches
+# before a trailing newline, and a YAML block scalar (``|``) ends with one.
 _ARN = re.compile(
-    rf"^arn:(?P<partition>{_PARTITION}):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{{12}}):"
-    r"(?P<resource>\S+)$",
+    rf"arn:(?P<partition>{_PARTITION}):(?P<service>[a-z0-9-]+):(?P<region>[a-z0-9-]*):(?P<account>\d{{12}}):"
+    r"(?P<resource>\S+)",
     re.ASCII,
 )
 _ROLE = re.compile(
-    rf"^arn:(?P<part>{_PARTITION}):iam::(?P<acct>\d{{12}}):role/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]{{1,64}})$",
+    rf"arn:(?P<part>{_PARTITION}):iam::(?P<acct>\d{{12}}):role/(?:[\w+=,.@/-]*/)?(?P<name>[\w+=,.@-]{{1,64}})",
     re.ASCII,
 )
 _SESSION = re.compile(
-    rf"^arn:(?P<part>{_PARTITION}):sts::(?P<acct>\d{{12}}):assumed-role/(?P<name>[\w+=,.@-]{{1,64}})/[\w+=,.@-]{{1,64}}$",
+    rf"arn:(?P<part>{_PARTITION}):sts::(?P<acct>\d{{12}}):assumed-role/(?P<name>[\w+=,.@-]{{1,64}})/[\w+=,.@-]{{1,64}}",
     re.ASCII,
 )
 _USER = re.compile(
-    rf"^arn:(?P<part>{_PARTITION}):iam::(?P<acct>\d{{12}}):user/(?P<name>(?:[\w+=,.@/-]*/)?[\w+=,.@-]{{1,64}})$",
+    rf"arn:(?P<part>{_PARTITION}):iam::(?P<acct>\d{{12}}):user/(?P<name>(?:[\w+=,.@/-]*/)?[\w+=,.@-]{{1,64}})",
     re.ASCII,
 )
 
@@ -42,7 +44,7 @@ class Arn(NamedTuple):
 
 
 def parse_arn(text: str) -> Arn | None:
-    match = _ARN.match(text)
+    match = _ARN.fullmatch(text)
     return Arn(*match.group("partition", "service", "region", "account", "resource")) if match else None
 
 
@@ -80,11 +82,18 @@ class PrincipalKey(NamedTuple):
 def principal_key(arn: str) -> PrincipalKey | None:
     """The identity key of a principal ARN, or None if it is not one credvend accepts."""
     for kind, pattern in (("role", _ROLE), ("role", _SESSION), ("user", _USER)):
-        match = pattern.match(arn)
+        match = pattern.fullmatch(arn)
         if match:
             return PrincipalKey(match["part"], match["acct"], kind, match["name"])
     return None
 
 
 def is_role_arn(arn: str) -> bool:
-    return _ROLE.match(arn) is not None
+    return _ROLE.fullmatch(arn) is not None
+
+
+def role_arn_of_session(arn: str) -> str | None:
+    """``arn:aws:iam::ACCT:role/NAME`` for a role-session ARN
+    ``arn:aws:sts::ACCT:assumed-role/NAME/SESSION``; None for anything else."""
+    match = _SESSION.fullmatch(arn)
+    return f"arn:{match['part']}:iam::{match['acct']}:role/{match['name']}" if match else None

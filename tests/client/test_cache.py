@@ -66,9 +66,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def inline(job: Callable[[], None]) -> None:
+    """Runs a background refresh at once, in the caller's thread: the schedule tests below see
+    each refresh completed when ``get`` returns, as if upstream answered instantly."""
+    job()
+
+
 def test_a_one_hour_grant_is_refreshed_once_when_20_minutes_remain(clock: FakeClock) -> None:
     upstream = FakeUpstream(clock, lifetime=3600)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     served_remaining = []
     for _ in range(3600):  # one request a second for an hour
         credentials = cache.get("reports-reader")
@@ -82,7 +88,7 @@ def test_a_one_hour_grant_is_refreshed_once_when_20_minutes_remain(clock: FakeCl
 
 def test_the_refresh_happens_at_the_scheduled_second_not_before(clock: FakeClock) -> None:
     upstream = FakeUpstream(clock)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     first = cache.get("r")
     clock.advance(3600 - REFRESH_BEFORE_EXPIRY - 0.5)
     assert cache.get("r") is first
@@ -94,7 +100,7 @@ def test_the_refresh_happens_at_the_scheduled_second_not_before(clock: FakeClock
 @pytest.mark.parametrize("lifetime", [900, 1200])
 def test_a_short_grant_is_not_fetched_on_every_request(clock: FakeClock, lifetime: int) -> None:
     upstream = FakeUpstream(clock, lifetime=lifetime)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     for _ in range(3600):  # botocore asks on every access when credentials are this short
         credentials = cache.get("r")
         assert credentials.expires_at - clock.now > SERVE_MARGIN
@@ -106,7 +112,7 @@ def test_a_short_grant_is_not_fetched_on_every_request(clock: FakeClock, lifetim
 
 def test_roles_are_cached_separately(clock: FakeClock) -> None:
     upstream = FakeUpstream(clock)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     a, b = cache.get("a"), cache.get("b")
     assert a != b
     assert cache.get("a") is a
@@ -115,7 +121,7 @@ def test_roles_are_cached_separately(clock: FakeClock) -> None:
 
 def test_upstream_failure_keeps_serving_valid_credentials_and_backs_off(clock: FakeClock) -> None:
     upstream = FakeUpstream(clock)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     first = cache.get("r")
     clock.advance(3600 - REFRESH_BEFORE_EXPIRY)
     upstream.failure = UpstreamError("UpstreamUnavailable", "STS timed out", status=503)
@@ -137,7 +143,7 @@ def test_upstream_failure_keeps_serving_valid_credentials_and_backs_off(clock: F
 
 def test_expired_credentials_are_never_served(clock: FakeClock) -> None:
     upstream = FakeUpstream(clock)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     cache.get("r")
     upstream.failure = UpstreamError("UpstreamUnavailable", "down", status=503)
     clock.advance(3600 - SERVE_MARGIN - 1)
@@ -154,14 +160,14 @@ def test_expired_credentials_are_never_served(clock: FakeClock) -> None:
 def test_nothing_cached_and_upstream_denies(clock: FakeClock) -> None:
     upstream = FakeUpstream(clock)
     upstream.failure = DeniedError("AccessDenied", "not granted", status=403)
-    cache = CredentialCache(upstream, clock=clock)
+    cache = CredentialCache(upstream, clock=clock, background=inline)
     with pytest.raises(CredentialsUnavailable) as raised:
         cache.get("r")
     assert isinstance(raised.value.cause, DeniedError)
 
 
 def test_credentials_that_expire_within_the_margin_are_refused(clock: FakeClock) -> None:
-    cache = CredentialCache(FakeUpstream(clock, lifetime=SERVE_MARGIN), clock=clock)
+    cache = CredentialCache(FakeUpstream(clock, lifetime=SERVE_MARGIN), clock=clock, background=inline)
     with pytest.raises(CredentialsUnavailable, match="expire within a minute"):
         cache.get("r")
 
@@ -303,36 +309,98 @@ def test_waiters_share_a_failure_instead_of_calling_again(clock: FakeClock) -> N
     assert all(result.cause is failure for result in results if isinstance(result, CredentialsUnavailable))
 
 
-def test_a_running_refresh_does_not_hold_up_callers_while_cached_credentials_are_valid(clock: FakeClock) -> None:
-    upstream = BlockingUpstream(clock)
-    cache = CredentialCache(upstream, clock=clock)
+def _cached_then_due(clock: FakeClock, upstream: BlockingUpstream, cache: CredentialCache) -> VendedCredentials:
+    """Fills the cache (upstream answering at once), then moves to the moment a refresh is due
+    while what is cached still has 20 minutes left. Upstream blocks from now on."""
     upstream.release.set()
     first = cache.get("r")
     upstream.release.clear()
     upstream.entered.clear()
-    lock = _observe_lock(cache, "r")
-    clock.advance(3600 - REFRESH_BEFORE_EXPIRY)  # refresh due; what we hold has 20 min left
+    clock.advance(3600 - REFRESH_BEFORE_EXPIRY)
+    return first
 
-    refresher, refresher_threads = _in_threads(1, lambda: cache.get("r"))
+
+def test_the_request_that_finds_a_refresh_due_is_answered_from_cache_while_upstream_hangs(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    refreshed = threading.Event()
+    cache = CredentialCache(
+        upstream, clock=clock, on_event=lambda line: refreshed.set() if "refreshed" in line else None
+    )
+    first = _cached_then_due(clock, upstream, cache)
+    refreshed.clear()
     try:
-        assert upstream.entered.wait(TIMEOUT)
+        # In this thread: if get() waited for upstream, it would block until the backstop.
+        assert cache.get("r") is first
+        assert upstream.entered.wait(TIMEOUT), "no refresh was started"
+        assert not upstream.release.is_set()  # answered while the upstream call is still held open
+        assert cache.get("r") is first  # and again, without a second upstream call
+        assert upstream.started == 2
+    finally:
+        upstream.release.set()
+    assert refreshed.wait(TIMEOUT)
+    fresh = cache.get("r")
+    assert fresh is not first
+    assert len(upstream.calls) == 2
+    assert fresh.expires_at - clock.now == 3600
+
+
+def test_a_running_refresh_does_not_hold_up_callers_while_cached_credentials_are_valid(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    first = _cached_then_due(clock, upstream, cache)
+    lock = _observe_lock(cache, "r")
+    try:
         readers, reader_threads = _in_threads(CALLERS, lambda: cache.get("r"))
-        # The readers all finish while the refresh is still held open upstream: nobody waited.
+        # Every reader finishes while the one refresh is still held open upstream: nobody waited.
         assert _join(reader_threads) == [], "readers waited behind the running refresh"
-        assert not upstream.release.is_set()
-        assert all(thread.is_alive() for thread in refresher_threads)
+        assert upstream.entered.is_set() and not upstream.release.is_set()
         assert upstream.started == 2
         assert lock.max_waiting == 0
         assert all(reader is first for reader in readers), readers
     finally:
         upstream.release.set()
-        stuck = _join(refresher_threads)
-    assert stuck == []
-
+    assert _wait_for(lambda: cache.get("r") is not first)
     assert len(upstream.calls) == 2
-    assert isinstance(refresher[0], VendedCredentials)
-    assert refresher[0] is not first
-    assert cache.get("r") is refresher[0]
+
+
+def test_a_failed_background_refresh_keeps_serving_then_backs_off(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    failed = threading.Event()
+    cache = CredentialCache(upstream, clock=clock, on_event=lambda line: failed.set() if "failed" in line else None)
+    first = _cached_then_due(clock, upstream, cache)
+    upstream.failure = UpstreamError("UpstreamUnavailable", "down", status=503)
+    upstream.release.set()
+    assert cache.get("r") is first
+    assert failed.wait(TIMEOUT)
+    assert cache.get("r") is first  # within the backoff: served, upstream left alone
+    assert upstream.started == 2
+    assert cache.stats.served_stale_on_failure == 1
+
+
+def test_expired_credentials_wait_for_upstream_instead_of_being_served(clock: FakeClock) -> None:
+    upstream = BlockingUpstream(clock)
+    cache = CredentialCache(upstream, clock=clock)
+    first = _cached_then_due(clock, upstream, cache)
+    clock.advance(REFRESH_BEFORE_EXPIRY - SERVE_MARGIN)  # nothing servable left
+    results, threads = _in_threads(1, lambda: cache.get("r"))
+    try:
+        assert upstream.entered.wait(TIMEOUT)
+        assert threads[0].is_alive()  # the request waits for upstream: no stale answer
+    finally:
+        upstream.release.set()
+    assert _join(threads) == []
+    assert isinstance(results[0], VendedCredentials) and results[0] is not first
+    assert results[0].expires_at - clock.now > SERVE_MARGIN
+
+
+def _wait_for(condition: Callable[[], bool]) -> bool:
+    """Polls ``condition`` until true or TIMEOUT (for the end of a background refresh)."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.005)
+    return condition()
 
 
 @given(lifetime=st.integers(min_value=120, max_value=43200))

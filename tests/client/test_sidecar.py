@@ -10,6 +10,7 @@ import stat
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,11 +150,32 @@ def test_token_file_is_0600_without_trailing_newline_and_replaces_an_older_one(t
 def test_generated_tokens_are_long_random_and_header_safe() -> None:
     tokens = {sidecar.new_token() for _ in range(100)}
     assert len(tokens) == 100
-    assert all(len(token) >= 40 and token == token.strip() and token.isprintable() for token in tokens)
-    with pytest.raises(ValueError):
-        sidecar.check_token_value("short")
-    with pytest.raises(ValueError):
-        sidecar.check_token_value("a-long-enough-token\n")
+    assert all(len(token) >= 40 and sidecar.is_visible_ascii(token) for token in tokens)
+    assert all(sidecar.check_token_value(token) == token for token in tokens)
+    for bad in ("short", "a-long-enough-token\n", "a long enough token", "a-long-enough-tökén", "a-long-enough\x7f"):
+        with pytest.raises(ValueError):
+            sidecar.check_token_value(bad)
+
+
+def test_only_the_exact_visible_ascii_token_matches() -> None:
+    assert token_matches(TOKEN, TOKEN)
+    for presented in (TOKEN + " ", " " + TOKEN, TOKEN + "\t", TOKEN + "\n", TOKEN.replace("-", "\u2010"), None, ""):
+        assert not token_matches(presented, TOKEN)
+
+
+# (Whitespace around a header value is not part of it in HTTP: the server strips it, as any would.)
+@pytest.mark.parametrize(
+    "header", [TOKEN.replace("-", "\u2010"), TOKEN + "\x7f", TOKEN + "\x01x", "Bearer " + TOKEN, TOKEN[:-1], "x"]
+)
+def test_an_authorization_header_that_is_not_exactly_the_token_is_refused(server: SidecarServer, header: str) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.putrequest("GET", "/roles/reports-reader")
+    connection.putheader("Authorization", header.encode("utf-8"))
+    connection.endheaders()
+    response = connection.getresponse()
+    response.read()
+    connection.close()
+    assert response.status in (401, 403)
 
 
 # --- the real command, as a service would run it ----------------------------------------------
@@ -214,21 +236,106 @@ def test_serve_command_end_to_end_with_boto(fake: FakeCredvend, aws_env: dict[st
     assert aws_env["AWS_SECRET_ACCESS_KEY"] not in stderr
 
 
-def test_serve_without_token_file_prints_the_token(fake: FakeCredvend, aws_env: dict[str, str]) -> None:
-    process = _serve(fake, aws_env)
+def _read_ready(process: subprocess.Popen[str]) -> tuple[dict[str, Any], list[str]]:
+    assert process.stdout is not None
+    ready = json.loads(process.stdout.readline())
+    return ready, [process.stdout.readline().strip() for _ in range(3)]
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    return out, err
+
+
+def _status_with(port: int, token: str) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    connection.request("GET", "/roles/anything", headers={"Authorization": token})
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_serve_writes_the_token_to_xdg_runtime_dir_and_never_prints_it(
+    fake: FakeCredvend, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    runtime_dir = tmp_path / "run-user"
+    runtime_dir.mkdir(mode=0o700)
+    process = _serve(fake, aws_env | {"XDG_RUNTIME_DIR": str(runtime_dir)})
     try:
-        assert process.stdout is not None
-        ready = json.loads(process.stdout.readline())
-        lines = [process.stdout.readline().strip() for _ in range(3)]
-        assert lines[2] == f"export AWS_CONTAINER_AUTHORIZATION_TOKEN={ready['token']}"
-        assert "ROLE" in lines[1]
-        connection = http.client.HTTPConnection("127.0.0.1", ready["port"], timeout=5)
-        connection.request("GET", "/roles/anything", headers={"Authorization": ready["token"]})
-        assert connection.getresponse().status == 200
+        ready, lines = _read_ready(process)
+        token_file = runtime_dir / "credvend" / "token"
+        assert ready["token_file"] == str(token_file)
+        assert "token" not in ready
+        assert lines[2] == f"export AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE={token_file}"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        token = token_file.read_text()
+        assert token == token.strip() and len(token) >= 40
+        assert _status_with(ready["port"], token) == 200
     finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=10)
-    assert ready["token"] not in stderr
+        out, err = _stop(process)
+    assert token not in out + err + json.dumps(ready) + "".join(lines)
+    assert not token_file.exists()  # removed on exit
+
+
+def test_serve_without_xdg_runtime_dir_uses_a_private_temporary_folder(
+    fake: FakeCredvend, aws_env: dict[str, str], tmp_path: Path
+) -> None:
+    process = _serve(fake, aws_env | {"TMPDIR": str(tmp_path)})
+    try:
+        ready, _ = _read_ready(process)
+        token_file = Path(ready["token_file"])
+        assert token_file.parent.parent == tmp_path
+        assert stat.S_IMODE(token_file.parent.stat().st_mode) == 0o700
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        assert _status_with(ready["port"], token_file.read_text()) == 200
+    finally:
+        _stop(process)
+    assert not token_file.parent.exists()  # the folder it created is gone too
+
+
+def test_serve_prints_the_token_only_when_asked(fake: FakeCredvend, aws_env: dict[str, str], tmp_path: Path) -> None:
+    token_file = tmp_path / "token"
+    process = _serve(fake, aws_env, "--token-file", str(token_file), "--print-token")
+    try:
+        ready, _ = _read_ready(process)
+        assert ready["token"] == token_file.read_text()
+        assert _status_with(ready["port"], ready["token"]) == 200
+    finally:
+        _, err = _stop(process)
+    assert ready["token"] not in err
+
+
+def test_serve_uses_the_token_from_the_environment(fake: FakeCredvend, aws_env: dict[str, str], tmp_path: Path) -> None:
+    token = "fixed-Token_0123456789~!#"
+    token_file = tmp_path / "token"
+    process = _serve(fake, aws_env | {sidecar.TOKEN_ENV: token}, "--token-file", str(token_file))
+    try:
+        ready, _ = _read_ready(process)
+        assert token_file.read_bytes() == token.encode()
+        assert _status_with(ready["port"], token) == 200
+    finally:
+        _stop(process)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "with a space in it 0123456789",
+        "tab\tinside-0123456789",
+        "ünïcödé-0123456789abc",
+        "trailing-newline-0123\n",
+        "short",
+    ],
+)
+def test_serve_refuses_a_token_that_is_not_visible_ascii(
+    aws_env: dict[str, str], endpoint: str, run_cli: Any, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    monkeypatch.setenv(sidecar.TOKEN_ENV, token)
+    result = run_cli("serve", "--token-file", "/nonexistent/never-written")
+    assert result.code == 2
+    assert "InvalidToken" in result.err and token.strip() not in result.err
 
 
 def test_serve_refuses_to_sign_with_itself(
@@ -270,3 +377,80 @@ def test_a_bug_in_the_fetch_path_is_a_500_not_a_dropped_connection() -> None:
         broken_server.server_close()
     assert (status, body["Error"]["Code"]) == (500, "InternalError")
     assert errors == ["internal error serving reports-reader: RuntimeError"]
+
+
+BURST = 64
+
+
+def test_a_burst_of_fresh_connections_is_answered_within_a_1_s_client_timeout(
+    server: SidecarServer, fake: FakeCredvend
+) -> None:
+    # Workers that start together each open a new connection at once. With socketserver's
+    # default backlog of 5, connections beyond it wait for a SYN retransmit (>= 1 s) and an SDK
+    # with a 1 s timeout and no retry (the JS SDK's container provider) fails.
+    assert server.request_queue_size >= BURST
+    assert get(server, "/roles/reports-reader")[0] == 200  # warm: the burst measures the listener only
+    start = threading.Barrier(BURST)
+    outcomes: list[object] = [None] * BURST
+
+    def fetch(index: int) -> None:
+        try:
+            start.wait(10)
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=1)
+            connection.request("GET", "/roles/reports-reader", headers={"Authorization": TOKEN})
+            response = connection.getresponse()
+            response.read()
+            connection.close()
+            outcomes[index] = response.status
+        except Exception as exc:
+            outcomes[index] = exc
+
+    threads = [threading.Thread(target=fetch, args=(index,)) for index in range(BURST)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes == [200] * BURST
+    assert fake.vends == 1
+
+
+def test_a_hung_upstream_refresh_does_not_delay_the_sdk(tmp_path: Path) -> None:
+    """Through HTTP: when a refresh is due, the SDK's request is answered from cache while the
+    upstream call is still blocked (it is released only after the answer arrived)."""
+    from datetime import UTC, datetime
+
+    from credvend_client.credentials import VendedCredentials
+
+    now = [1_800_000_000.0]
+    release = threading.Event()
+    entered = threading.Event()
+    calls: list[float] = []
+
+    def upstream(_role: str) -> VendedCredentials:
+        calls.append(now[0])
+        if len(calls) > 1:
+            entered.set()
+            if not release.wait(30):
+                raise AssertionError("never released")
+        return VendedCredentials(
+            f"ASIA{len(calls):016d}",
+            f"secret-{len(calls)}",
+            f"token-{len(calls)}",
+            datetime.fromtimestamp(now[0] + 3600, UTC),
+            "123456789012",
+        )
+
+    hung = SidecarServer(0, cache=CredentialCache(upstream, clock=lambda: now[0]), token=TOKEN)
+    hung.start_in_thread()
+    try:
+        first = get(hung, "/roles/reports-reader")[2]
+        now[0] += 3600 - 20 * 60  # refresh due; 20 minutes of valid credentials cached
+        status, _, body = get(hung, "/roles/reports-reader")
+        assert entered.wait(10)
+        assert not release.is_set()
+        assert (status, body["AccessKeyId"]) == (200, first["AccessKeyId"])
+    finally:
+        release.set()
+        hung.shutdown()
+        hung.server_close()
+    assert len(calls) == 2

@@ -98,6 +98,7 @@ def test_defaults() -> None:
         ("api_cloudwatch_role", "yes"),
         ("stack_name", "9lives"),
         ("stack_name", "x" * 41),
+        ("stack_name", "Credvend\n"),  # a whole-string match: `$` would take the newline
     ],
 )
 def test_bad_context_value_names_its_key(key: str, value: object) -> None:

@@ -75,6 +75,17 @@ def assert_error(result: tuple[int, dict[str, Any], dict[str, Any]], status: int
         pytest.param(post({"role": "reports-reader", "format": "credential-process"}), id="format-spelling"),
         pytest.param(post({"role": "reports-reader", "duration_seconds": "x", "extra": 1}), id="mixed-errors"),
         pytest.param(post("%%%not-base64", base64_body=False) | {"isBase64Encoded": True}, id="bad-base64"),
+        pytest.param(post('{"role": "é"}') | {"isBase64Encoded": True}, id="base64-flag-on-non-ascii"),
+        pytest.param(post("e3JvbGU6IH0=\u00e9") | {"isBase64Encoded": True}, id="base64-with-non-ascii-tail"),
+        pytest.param(post('{"role": "reports-reader", "role": "long-reader"}'), id="duplicate-key"),
+        pytest.param(post('{"role": "x", "duration_seconds": 900, "duration_seconds": 900}'), id="dup-same"),
+        pytest.param(
+            post('{"role": "reports-reader", "role": "x"}', base64_body=True), id="duplicate-key-in-base64-body"
+        ),
+        pytest.param(post("[" * 4000 + "]" * 4000), id="nested-too-deep"),
+        pytest.param(post('{"role": "\ud800"}'), id="lone-surrogate-escape-is-not-a-role"),
+        pytest.param(post('{"role": ' + "9" * 5000 + "}"), id="huge-integer-role"),
+        pytest.param(post('{"role": "reports-reader", "format": NaN}'), id="nan-format"),
         pytest.param(get("reports-reader", {"format": "yaml"}), id="get-unknown-format"),
         pytest.param(get("reports-reader", {"role": "x"}), id="get-unknown-param"),
         pytest.param(
@@ -99,6 +110,18 @@ def test_invalid_request_is_400_without_sts(sts: StsStub, event: dict[str, Any])
         post({"role": "reports-reader", "duration_seconds": 3600.0}),
         post({"role": "reports-reader", "duration_seconds": True}),
         post({"role": "reports-reader", "duration_seconds": None}),
+        post('{"role": "reports-reader", "duration_seconds": ' + "9" * 5000 + "}"),
+        post('{"role": "reports-reader", "duration_seconds": -' + "9" * 5000 + "}"),
+        post('{"role": "reports-reader", "duration_seconds": ' + "1" * 65 + "}"),
+        post('{"role": "reports-reader", "duration_seconds": 1e5}'),
+        post('{"role": "reports-reader", "duration_seconds": 1e999999}'),
+        post('{"role": "reports-reader", "duration_seconds": 3600e0}'),
+        post('{"role": "reports-reader", "duration_seconds": ' + "1" * 5000 + ".0}"),
+        post('{"role": "reports-reader", "duration_seconds": NaN}'),
+        post('{"role": "reports-reader", "duration_seconds": -Infinity}'),
+        post('{"role": "reports-reader", "duration_seconds": false}'),
+        post('{"role": "reports-reader", "duration_seconds": [3600]}'),
+        post('{"role": "reports-reader", "duration_seconds": {"s": 3600}}'),
         get("reports-reader", {"duration_seconds": "abc"}),
         get("reports-reader", {"duration_seconds": "0"}),
         get("reports-reader", {"duration_seconds": "43201"}),
@@ -319,12 +342,13 @@ def test_event_without_identity_is_401_json(sts: StsStub) -> None:
     }
 
 
-def test_unreadable_event_with_identity_is_500_json(sts: StsStub) -> None:
+def test_unreadable_event_with_identity_is_400_json(sts: StsStub) -> None:
+    # Not an event API Gateway writes (no method, no path): malformed input, a 4xx (issue 9).
     event = {"requestContext": {"requestId": "req-0001", "identity": {"userArn": BILLING_SESSION}}}
     result = handler_module.handler(event, FakeLambdaContext())
-    assert result["statusCode"] == 500
+    assert result["statusCode"] == 400
     assert result["headers"]["Content-Type"] == "application/json"
-    assert json.loads(result["body"])["Error"]["Code"] == "InternalError"
+    assert json.loads(result["body"])["Error"]["Code"] == "InvalidRequest"
     sts.assert_done()
 
 

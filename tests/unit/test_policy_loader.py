@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from credvend_policy import PolicyError, load_policy, parse_policy, policy_as_json
+from credvend_policy import PolicyError, load_policy, parse_arn, parse_policy, policy_as_json, principal_key
+from credvend_policy.loader import validate_document
 from credvend_policy.model import default_role_name
+from credvend_policy.principals import is_role_arn, role_arn_of_session
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -274,3 +276,123 @@ def test_json_copy_refuses_invalid_policies(tmp_path: Path) -> None:
     bad.write_text(BASE.replace("version: 1", "version: 2"))
     with pytest.raises(PolicyError):
         policy_as_json(bad)
+
+
+# -- issue 9: session ARNs, whole-string patterns, confusable caller names -------------------
+
+
+@pytest.mark.parametrize(
+    ("session", "role"),
+    [
+        (
+            "arn:aws:sts::123456789012:assumed-role/c1/i-0abc",
+            "arn:aws:iam::123456789012:role/c1",
+        ),
+        (  # an SSO permission set's session, as get-caller-identity prints it
+            "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/alice@example.com",
+            "arn:aws:iam::123456789012:role/AWSReservedSSO_Admin_0123456789abcdef",
+        ),
+        (
+            "arn:aws-us-gov:sts::123456789012:assumed-role/c1/s",
+            "arn:aws-us-gov:iam::123456789012:role/c1",
+        ),
+    ],
+)
+def test_a_role_session_arn_is_refused_naming_the_role_to_list(session: str, role: str) -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(BASE.replace("arn:aws:iam::123456789012:role/c1", f'"{session}"'))
+    [(path, message)] = caught.value.problems
+    assert path == "callers.c1.iam_principals.0"
+    assert "role session" in message and repr(role) in message
+
+
+# A YAML block scalar (`|`) ends with "\n": a `$` that matches before it would let these through.
+BLOCK_SCALARS = """version: 1
+roles:
+  r1: {create: true}
+  r2:
+    arn: |
+      arn:aws:iam::210987654321:role/X
+callers:
+  c1:
+    iam_principals:
+      - |
+        arn:aws:iam::123456789012:role/c1
+    grants: [{role: r1}]
+"""
+
+
+def test_arns_from_a_yaml_block_scalar_are_refused() -> None:
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(BLOCK_SCALARS)
+    assert {path for path, _ in caught.value.problems} == {"roles.r2.arn", "callers.c1.iam_principals.0"}
+    # the same document without the trailing newlines is fine
+    parse_policy(BLOCK_SCALARS.replace("arn: |\n      ", "arn: ").replace("- |\n        ", "- "))
+
+
+def _document(
+    *,
+    alias: str = "r1",
+    created: dict[str, object] | None = None,
+    referenced: dict[str, object] | None = None,
+    caller: str = "c1",
+    principal: str = "arn:aws:iam::123456789012:role/c1",
+    grant: str = "r1",
+) -> dict[str, object]:
+    return {
+        "version": 1,
+        "roles": {
+            alias: {"create": True, **(created or {})},
+            "r2": {"arn": "arn:aws:iam::210987654321:role/X", **(referenced or {})},
+        },
+        "callers": {caller: {"iam_principals": [principal], "grants": [{"role": grant}]}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("document", "path"),
+    [
+        (_document(alias="r1\n", grant="r1\n"), "roles.r1\n.[key]"),
+        (_document(caller="c1\n"), "callers.c1\n.[key]"),
+        (_document(created={"role_name": "Named\n"}), "roles.r1.role_name"),
+        (
+            _document(created={"managed_policy_arns": ["arn:aws:iam::aws:policy/ReadOnlyAccess\n"]}),
+            "roles.r1.managed_policy_arns.0",
+        ),
+        (_document(referenced={"external_id": "an-id\n"}), "roles.r2.external_id"),
+        (_document(referenced={"arn": "arn:aws:iam::210987654321:role/X\n"}), "roles.r2.arn"),
+        (_document(principal="arn:aws:iam::123456789012:user/alice\n"), "callers.c1.iam_principals.0"),
+        (_document(grant="r1\n"), "callers.c1.grants.0.role"),
+    ],
+)
+def test_every_pattern_is_a_whole_string_match(document: dict[str, object], path: str) -> None:
+    validate_document(json.loads(json.dumps(document).replace("\\n", "")))  # sound without the newlines
+    with pytest.raises(PolicyError) as caught:
+        validate_document(document)
+    assert any(p == path for p, _ in caught.value.problems), caught.value.problems
+
+
+def test_principal_parsers_refuse_a_trailing_newline() -> None:
+    for arn in (
+        "arn:aws:iam::123456789012:role/c1",
+        "arn:aws:iam::123456789012:user/alice",
+        "arn:aws:sts::123456789012:assumed-role/c1/s",
+    ):
+        assert principal_key(arn) is not None
+        assert principal_key(arn + "\n") is None
+        assert parse_arn(arn + "\n") is None
+    assert is_role_arn("arn:aws:iam::123456789012:role/c1")
+    assert not is_role_arn("arn:aws:iam::123456789012:role/c1\n")
+    assert role_arn_of_session("arn:aws:sts::123456789012:assumed-role/c1/s\n") is None
+
+
+@pytest.mark.parametrize(("first", "second"), [("billing", "Billing"), ("Billing-API", "billing-api"), ("a.B", "A.b")])
+def test_caller_names_that_differ_only_in_case_are_refused(first: str, second: str) -> None:
+    text = BASE.replace("  c1:", f"  {first}:") + C2.format(arn="arn:aws:iam::123456789012:role/c2").replace(
+        "c2:", f"{second}:"
+    )
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text)
+    [(path, message)] = caught.value.problems
+    assert path == f"callers.{second}"
+    assert f"caller {first!r}" in message

@@ -38,6 +38,10 @@ def test_caller_accounts_are_distinct_and_sorted() -> None:
 def test_an_organization_id_is_checked() -> None:
     with pytest.raises(ValueError, match="Organizations"):
         api_resource_policy(["arn:aws:iam::111111111111:role/a"], organization_id="o-x")
+    # a whole-string match: a trailing newline (a YAML block scalar) is not an organization id
+    with pytest.raises(ValueError, match="Organizations"):
+        api_resource_policy(["arn:aws:iam::111111111111:role/a"], organization_id="o-a1b2c3d4e5\n")
+    assert api_resource_policy(["arn:aws:iam::111111111111:role/a"], organization_id="o-a1b2c3d4e5") is not None
 
 
 def test_no_caller_and_no_public_route_means_no_resource_policy() -> None:
