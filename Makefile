@@ -69,6 +69,7 @@ demo-stop: $(VENV)/.installed ## stop the demo's LocalStack
 
 bench: install ## benchmarks: prints the figures (the gateway one starts its own LocalStack)
 	$(PY) bench/bench_function.py
+	$(PY) bench/bench_issuance.py
 	$(PY) bench/bench_sidecar.py
 	$(PY) bench/bench_operations.py
 	$(PY) bench/bench_gateway.py

@@ -1,4 +1,5 @@
-"""`make demo`: the guided tour. LocalStack, the real stack, a 12-hour ask, clamped.
+"""`make demo`: the guided tour. LocalStack, the real stack, a 12-hour ask, clamped, then
+granted in full on a web_identity role.
 
 Runs on LocalStack with the project's own plugins (no Docker, no AWS account): the same
 launcher, deployment and identities as the end-to-end tests. Leaves LocalStack running for
@@ -25,10 +26,11 @@ DEMO_POLICY = Path(__file__).with_name("policy.yaml")
 WORKDIR = cdk_deploy.REPO_ROOT / ".cache" / "demo"
 TWELVE_HOURS = 43200
 HAND_WRITTEN_ROLE = "HandWrittenReportsReader"
+STEPS = 8
 
 
 def step(number: int, title: str) -> None:
-    print(f"\n\033[1m[{number}/7] {title}\033[0m", flush=True)
+    print(f"\n\033[1m[{number}/{STEPS}] {title}\033[0m", flush=True)
 
 
 def say(text: str = "") -> None:
@@ -126,15 +128,39 @@ def vend_through_credvend(api_url: str, caller: Any) -> dict[str, Any]:
     return payload
 
 
+def vend_web_identity(api_url: str, endpoint: str, caller: Any) -> None:
+    step(6, "The same 12-hour ask on a web_identity role: credvend as its own OIDC issuer")
+    say("batch-reader has `issuance: web_identity`: credvend signs a 5-minute token with a KMS key only")
+    say("the function may use and calls AssumeRoleWithWebIdentity, which is unsigned, so not chaining.")
+    body = {"role": "batch-reader", "duration_seconds": TWELVE_HOURS}
+    say(f"POST {api_url}/credentials {json.dumps(body)}")
+    response = signed_request("POST", f"{api_url}/credentials", caller, body=body)
+    payload = response.json()
+    if response.status_code != 200:
+        say(f"\033[31m✗ HTTP {response.status_code}: {payload}\033[0m")
+        raise SystemExit(1)
+    grant = payload["Grant"]
+    show({"Credentials": masked(payload["Credentials"]), "Grant": grant})
+    identity = client_with("sts", endpoint, payload["Credentials"]).get_caller_identity()
+    say(f"GetCallerIdentity: {identity['Arn']}")
+    say(
+        f"\033[32m✓ asked {grant['RequestedDurationSeconds']} s, granted {grant['GrantedDurationSeconds']} s "
+        f"({grant['GrantedDurationSeconds'] // 3600} hours), limited by {grant['LimitedBy']}\033[0m"
+        " — no long-term key anywhere."
+    )
+    jwks = signed_request("GET", f"{api_url}/.well-known/jwks.json", None).json()
+    say(f"STS verifies each token with the public JWKS (an unsigned GET): kid {jwks['keys'][0]['kid']}")
+
+
 def use_credentials(endpoint: str, payload: dict[str, Any]) -> None:
-    step(6, "Using the credentials")
+    step(7, "Using the credentials")
     identity = client_with("sts", endpoint, payload["Credentials"]).get_caller_identity()
     say(f"GetCallerIdentity: {identity['Arn']}")
     say("CloudTrail (on AWS) shows the session name and SourceIdentity 'demo-task': who got what.")
 
 
 def refusal(api_url: str, caller: Any) -> None:
-    step(7, "And a refusal: a role this caller was never granted")
+    step(8, "And a refusal: a role this caller was never granted")
     response = signed_request("GET", f"{api_url}/credentials/payroll-admin", caller)
     say(f"GET /credentials/payroll-admin → HTTP {response.status_code} {json.dumps(response.json())}")
     say("Unknown callers, unknown roles and ungranted roles all get the same AccessDenied.")
@@ -146,6 +172,7 @@ def main() -> int:
     caller = create_demo_caller(instance.endpoint)
     hand_written_attempt(instance.endpoint, caller)
     payload = vend_through_credvend(deployment.api_url, caller)
+    vend_web_identity(deployment.api_url, instance.endpoint, caller)
     use_credentials(instance.endpoint, payload)
     refusal(deployment.api_url, caller)
     print("\n\033[1mDone.\033[0m LocalStack keeps running so you can explore:")

@@ -39,6 +39,7 @@ from credvend_client.errors import CredvendError, DeniedError, ExitCode, Upstrea
 PROG = "credvend"
 POLICY_FILE_ENV = "CREDVEND_POLICY_FILE"
 VENDING_ROLE_ENV = "CREDVEND_VENDING_ROLE_ARN"
+ISSUER_ENV = "CREDVEND_ISSUER"
 DEFAULT_POLICY_FILE = "policy.yaml"
 MIN_DURATION, MAX_DURATION = 1, 43200  # what the service accepts; it clamps to 900..caps itself
 # The sidecar answers SDKs that give up after 2 s (botocore) and retry; its upstream budget
@@ -181,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--vending-role-arn",
         metavar="ARN",
         help=f"the vending function's execution role (default: ${VENDING_ROLE_ENV}; a stack output)",
+    )
+    trust.add_argument(
+        "--issuer",
+        metavar="URL",
+        help=f"for a web_identity role: credvend's issuer URL (default: ${ISSUER_ENV}, else ${ENDPOINT_ENV}: "
+        "the API stage URL is the issuer)",
     )
     trust.add_argument(
         "--trust-policy-quota",
@@ -444,30 +451,78 @@ def run_revoke(args: argparse.Namespace) -> int:
 
 
 def run_trust_policy(args: argparse.Namespace) -> int:
-    from credvend_policy.principals import is_role_arn
-
-    vending_role_arn = args.vending_role_arn or os.environ.get(VENDING_ROLE_ENV)
-    if not vending_role_arn:
-        raise UsageError("NoVendingRole", f"pass --vending-role-arn ARN or set {VENDING_ROLE_ENV} (a stack output)")
-    if not is_role_arn(vending_role_arn):
-        raise UsageError("InvalidArn", f"{vending_role_arn!r} is not an IAM role ARN")
     path, policy = _load_policy(args.policy)
     if args.alias not in policy.roles:
         known = ", ".join(sorted(policy.roles))
         raise UsageError("UnknownRole", f"{args.alias!r} is not a role in {path} (roles: {known})")
+    if policy.issuance_of(args.alias) == "web_identity":
+        return _print_web_identity_trust(args, policy)
+    vending_role_arn = _vending_role_arn(args)
+    _print_json(_budgeted_trust_policy(args, policy, vending_role_arn=vending_role_arn))
+    return ExitCode.OK
+
+
+def _vending_role_arn(args: argparse.Namespace) -> str:
+    from credvend_policy.principals import is_role_arn
+
+    vending_role_arn: str | None = args.vending_role_arn or os.environ.get(VENDING_ROLE_ENV)
+    if not vending_role_arn:
+        raise UsageError("NoVendingRole", f"pass --vending-role-arn ARN or set {VENDING_ROLE_ENV} (a stack output)")
+    if not is_role_arn(vending_role_arn):
+        raise UsageError("InvalidArn", f"{vending_role_arn!r} is not an IAM role ARN")
+    return vending_role_arn
+
+
+def _print_web_identity_trust(args: argparse.Namespace, policy: Any) -> int:
+    """A web_identity role's owner needs two things in the role's account: an IAM OIDC
+    provider for credvend's issuer, and the trust policy naming it."""
+    from credvend_policy import parse_arn
+    from credvend_policy.trust import oidc_provider_spec
+
+    issuer = (args.issuer or os.environ.get(ISSUER_ENV) or os.environ.get(ENDPOINT_ENV) or "").rstrip("/")
+    if not issuer.startswith("https://"):
+        raise UsageError(
+            "NoIssuer",
+            f"{args.alias!r} uses web_identity issuance: pass --issuer URL (https://, the stack's IssuerUrl output) "
+            f"or set {ISSUER_ENV}",
+        )
+    role = policy.roles[args.alias]
+    parsed = parse_arn(role.arn or "")
+    if parsed is None:
+        raise UsageError(
+            "NotExternal", f"{args.alias!r} is created by the stack, which also creates its provider and trust"
+        )
+    provider = oidc_provider_spec(issuer, partition=parsed.partition, account=parsed.account)
+    document = _budgeted_trust_policy(args, policy, vending_role_arn="", issuer=issuer, provider_arn=provider["Arn"])
+    _print_json({"OpenIDConnectProvider": provider, "TrustPolicy": document})
+    return ExitCode.OK
+
+
+def _budgeted_trust_policy(
+    args: argparse.Namespace,
+    policy: Any,
+    *,
+    vending_role_arn: str,
+    issuer: str | None = None,
+    provider_arn: str | None = None,
+) -> dict[str, Any]:
     from credvend_policy.quotas import TRUST_POLICY
     from credvend_policy.trust import trust_policy
 
     document = trust_policy(
-        policy, args.alias, vending_role_arn=vending_role_arn, budget=args.trust_policy_quota or TRUST_POLICY
+        policy,
+        args.alias,
+        vending_role_arn=vending_role_arn,
+        budget=args.trust_policy_quota or TRUST_POLICY,
+        issuer=issuer,
+        oidc_provider_arn=provider_arn,
     )
     if document.lists_dropped:
         sys.stderr.write(
             f"{PROG}: warning: the callers granted {args.alias!r} do not fit the trust policy quota; the policy "
             "requires a source identity without listing them (--trust-policy-quota 4096 if the account's is raised)\n"
         )
-    _print_json(document.document)
-    return ExitCode.OK
+    return document.document
 
 
 def _refuse_self_signing(port: int) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from aws_cdk import Annotations, CfnTag
+from typing import Any
+
+from aws_cdk import Annotations, CfnTag, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from credvend_policy import Policy
 from credvend_policy.model import default_role_name
 from credvend_policy.quotas import TRUST_POLICY
-from credvend_policy.trust import trust_policy
+from credvend_policy.trust import WIDEST_ISSUER, trust_policy
 from infra.nag import acknowledge
 
 # Every created role carries this tag with the stack's name as its value: the execution
@@ -39,6 +41,8 @@ class TargetRoles(Construct):
         stack_tag: str,
         measured_vending_role_arn: str | None = None,
         trust_policy_budget: int = TRUST_POLICY,
+        issuer: str | None = None,
+        oidc_provider_arn: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.roles: dict[str, iam.CfnRole] = {}
@@ -53,13 +57,22 @@ class TargetRoles(Construct):
                 vending_role_arn=vending_role_arn,
                 budget=trust_policy_budget,
                 measured_arn=measured_vending_role_arn,
+                issuer=issuer,
+                oidc_provider_arn=oidc_provider_arn,
+                measured_issuer=WIDEST_ISSUER,
             )
+            document: Any = trust.document
+            if policy.issuance_of(alias) == "web_identity":
+                # The condition keys name the issuer, whose host holds the API's id: a token.
+                # CloudFormation resolves no intrinsic in a JSON key, so the document goes as
+                # a string (the property takes one), with the id joined in.
+                document = Stack.of(self).to_json_string(document)
             role = iam.CfnRole(
                 self,
                 alias,
                 role_name=role_name,
                 description=f"credvend target role {alias!r}: vended to the callers granted it in the policy file",
-                assume_role_policy_document=trust.document,
+                assume_role_policy_document=document,
                 max_session_duration=spec.max_session_duration,
                 managed_policy_arns=list(spec.managed_policy_arns) or None,
                 tags=[CfnTag(key=ALIAS_TAG, value=alias), CfnTag(key=STACK_TAG, value=stack_tag)],

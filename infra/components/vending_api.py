@@ -203,7 +203,7 @@ class VendingApi(Construct):
             "ParameterValidator", validate_request_parameters=True, validate_request_body=False
         )
         # No test-invoke permission: only the deployed stage may invoke the function.
-        integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
+        integration = self.integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
 
         credentials = self.api.root.add_resource("credentials")
         credentials.add_method(

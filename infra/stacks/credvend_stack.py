@@ -9,12 +9,13 @@ from aws_cdk import CfnOutput, Stack, Token
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from credvend_policy import Policy
+from credvend_policy import Policy, parse_arn
 from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, chunk_arns
-from credvend_policy.trust import VENDING_ACTIONS, WIDEST_PARTITION, trust_policy
+from credvend_policy.trust import VENDING_ACTIONS, WIDEST_ISSUER, WIDEST_PARTITION, oidc_provider_arn, trust_policy
 from infra.components.dashboard import OperationsDashboard
+from infra.components.issuer import PUBLIC_ROUTES, OidcIssuer
 from infra.components.target_roles import STACK_TAG, TargetRoles
-from infra.components.vending_api import VendingApi
+from infra.components.vending_api import STAGE_NAME, VendingApi
 from infra.components.vending_function import VendingFunction
 from infra.config import RETENTION_BY_DAYS, DeploymentConfig
 from infra.nag import acknowledge
@@ -22,6 +23,8 @@ from infra.quota_checks import QuotaChecks
 
 # Where an account number belongs in a file written while the account is still unknown.
 ACCOUNT_PLACEHOLDER = "ACCOUNT_ID"
+# Where the API's id belongs in an issuer URL written before the API exists.
+API_ID_PLACEHOLDER = "API_ID"
 
 
 class CredvendStack(Stack):
@@ -53,16 +56,6 @@ class CredvendStack(Stack):
             reserved_concurrency=config.reserved_concurrency,
             tracing=config.tracing,
         )
-        self.target_roles = TargetRoles(
-            self,
-            "TargetRoles",
-            policy=policy,
-            vending_role_arn=self.vending.role.role_arn,
-            stack_tag=self.stack_name,
-            measured_vending_role_arn=self.function_role_arn_measured,
-            trust_policy_budget=config.trust_policy_quota,
-        )
-        self._grant_vending(self.vending.role)
         self.api = VendingApi(
             self,
             "Api",
@@ -73,9 +66,23 @@ class CredvendStack(Stack):
             log_retention=retention,
             create_cloudwatch_role=config.api_cloudwatch_role,
             caller_principal_arns=[arn for caller in policy.callers.values() for arn in caller.iam_principals],
+            public_routes=PUBLIC_ROUTES if self.uses_web_identity else (),
             organization_id=config.organization_id,
             tracing=config.tracing,
         )
+        self.issuer = self._oidc_issuer() if self.uses_web_identity else None
+        self.target_roles = TargetRoles(
+            self,
+            "TargetRoles",
+            policy=policy,
+            vending_role_arn=self.vending.role.role_arn,
+            stack_tag=self.stack_name,
+            measured_vending_role_arn=self.function_role_arn_measured,
+            trust_policy_budget=config.trust_policy_quota,
+            issuer=self.issuer.issuer if self.issuer else None,
+            oidc_provider_arn=self.issuer.provider_arn if self.issuer else None,
+        )
+        self._grant_vending(self.vending.role)
         self.operations = OperationsDashboard(
             self,
             "Operations",
@@ -86,11 +93,40 @@ class CredvendStack(Stack):
         )
         self._outputs()
 
+    # --- web identity (CONTRACT §9) ------------------------------------------------------
+
+    @property
+    def uses_web_identity(self) -> bool:
+        return any(self.policy.issuance_of(alias) == "web_identity" for alias in self.policy.roles)
+
+    def _oidc_issuer(self) -> OidcIssuer:
+        """The signing key, the OIDC provider and the public discovery routes; the function
+        learns the issuer and the key from its environment and may sign with that key only."""
+        issuer = OidcIssuer(
+            self,
+            "Issuer",
+            api=self.api.api,
+            integration=self.api.integration,
+            stage_name=STAGE_NAME,
+            signer_role_arn=self.vending.role.role_arn,
+        )
+        function = self.vending.function
+        function.add_environment("CREDVEND_ISSUER", issuer.issuer)
+        function.add_environment("CREDVEND_SIGNING_KEY", issuer.signing_key.key_arn)
+        issuer.grant_signing(self.vending.role, function_arn=function.function_arn)
+        return issuer
+
     # --- grants ---------------------------------------------------------------------------
 
     @property
     def external_role_arns(self) -> list[str]:
-        return [spec.arn for spec in self.policy.roles.values() if spec.arn is not None]
+        """The ``arn:`` roles the function assumes. ``web_identity`` roles need no permission:
+        their AssumeRoleWithWebIdentity call is unsigned, authorized by the token alone."""
+        return [
+            spec.arn
+            for alias, spec in self.policy.roles.items()
+            if spec.arn is not None and self.policy.issuance_of(alias) == "assume_role"
+        ]
 
     def _grant_vending(self, role: iam.IRole) -> None:
         """The execution role's permissions, none of which grows with the roles it creates.
@@ -182,6 +218,13 @@ class CredvendStack(Stack):
             value=self.vending.role.role_arn,
             description="The principal every target role's trust policy names",
         )
+        if self.issuer is not None:
+            CfnOutput(
+                self,
+                "IssuerUrl",
+                value=self.issuer.issuer,
+                description="credvend's OIDC issuer URL; web_identity roles trust its IAM OIDC provider",
+            )
         # One output per role would cost 200 of CloudFormation's 200 outputs for 200 roles:
         # two JSON maps instead, alias -> value.
         if self.target_roles.role_arns:
@@ -210,15 +253,27 @@ class CredvendStack(Stack):
     def external_aliases(self) -> list[str]:
         return [alias for alias, spec in self.policy.roles.items() if not spec.create]
 
-    def trust_document(self, alias: str, *, vending_role_arn: str) -> dict[str, Any]:
+    def trust_document(self, alias: str, *, vending_role_arn: str, issuer: str | None = None) -> dict[str, Any]:
         """The trust policy of ``alias``, sized as IAM will see it: the same document (and the
-        same listed-or-not decision) in the template, the outputs and the assembly's files."""
+        same listed-or-not decision) in the template, the outputs and the assembly's files.
+        A web_identity role trusts the issuer's provider in the role's own account (its owner
+        creates it: ``credvend trust-policy``); ``issuer`` defaults to the stack's."""
+        provider = None
+        if self.policy.issuance_of(alias) == "web_identity":
+            issuer = issuer or (self.issuer.issuer if self.issuer else None)
+            parsed = parse_arn(self.policy.roles[alias].arn or "")
+            if issuer is None or parsed is None:  # pragma: no cover - validated policy, issuer built
+                raise ValueError(f"role {alias!r}: no issuer or no ARN")
+            provider = oidc_provider_arn(issuer, partition=parsed.partition, account=parsed.account)
         return trust_policy(
             self.policy,
             alias,
             vending_role_arn=vending_role_arn,
             budget=self.config.trust_policy_quota,
             measured_arn=self.function_role_arn_measured,
+            issuer=issuer,
+            oidc_provider_arn=provider,
+            measured_issuer=WIDEST_ISSUER,
         ).document
 
     @property
@@ -236,4 +291,8 @@ class CredvendStack(Stack):
     def external_trust_policies(self) -> dict[str, dict[str, Any]]:
         """alias -> trust policy document for each ``arn:`` role, with a literal principal ARN."""
         arn = self.function_role_arn_literal
-        return {alias: self.trust_document(alias, vending_role_arn=arn) for alias in self.external_aliases}
+        region = self.region if not Token.is_unresolved(self.region) else "REGION"
+        issuer = f"https://{API_ID_PLACEHOLDER}.execute-api.{region}.amazonaws.com/{STAGE_NAME}"
+        return {
+            alias: self.trust_document(alias, vending_role_arn=arn, issuer=issuer) for alias in self.external_aliases
+        }

@@ -41,9 +41,20 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
+    from credvend.domain.web_identity import SigningKeyPort, WebIdentityIssuer
+
 JSON = "application/json"
 _LOG_MESSAGE = "credential vend decision"
 _DENIALS = frozenset({AccessDenied.code, Unauthenticated.code})
+# The issuer's discovery routes (CONTRACT §9): public, the only requests served without a
+# caller identity. Matched on API Gateway's ``resource`` (the route it matched), never on
+# anything the client controls beyond choosing that route.
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+JWKS_PATH = "/.well-known/jwks.json"
+_PUBLIC_RESOURCES = frozenset({DISCOVERY_PATH, JWKS_PATH})
+# STS and other relying parties may cache the documents; a key rotation lists both keys
+# for longer than this (README: rotating the signing key).
+DISCOVERY_MAX_AGE_SECONDS = 300
 # Kept back from the time Lambda gives the request, so the answer (even a 503) is written
 # and logged before the function timeout; STS calls must finish before it.
 DEADLINE_MARGIN_SECONDS = 1.0
@@ -84,7 +95,9 @@ def error_response(error: CredvendError, request_id: str) -> Response[str]:
 class Runtime:
     """Everything one container builds once: observability, the router and the service."""
 
-    def __init__(self, settings: Settings, *, sts: StsPort | None = None) -> None:
+    def __init__(
+        self, settings: Settings, *, sts: StsPort | None = None, signing_key: SigningKeyPort | None = None
+    ) -> None:
         self.settings = settings
         # Powertools' JSON formatter drops the thread and process fields of every record; not
         # collecting them spares each log line a few lookups and a getpid system call
@@ -98,12 +111,17 @@ class Runtime:
         )
         self.metrics = Metrics(namespace=settings.metrics_namespace, service=settings.service_name)
         self._sts = sts
+        self._signing_key = signing_key
         self._service: VendService | None = None
+        self._web_identity: WebIdentityIssuer | None = None
+        self._principal_arn: str | None = None
         # debug=False whatever POWERTOOLS_DEV says: debug mode prints the raw event, whose
         # headers carry the caller's X-Amz-Security-Token.
         self.app = APIGatewayRestResolver(debug=False)
         self.app.post("/credentials")(self._post)
         self.app.get("/credentials/<role>")(self._get)
+        self.app.get(DISCOVERY_PATH)(self._discovery)
+        self.app.get(JWKS_PATH)(self._jwks)
         self.app.not_found(self._not_found)
         self.app.exception_handler(CredvendError)(self._on_error)
         self.app.exception_handler(Exception)(self._on_unexpected)
@@ -132,8 +150,38 @@ class Runtime:
                         },
                     )
                     raise InternalError() from None
-                self._service = VendService(policy, self._sts or BotoSts())
+                self._sts = self._sts or BotoSts()
+                configured = self.settings.issuer is not None and self.settings.signing_key is not None
+                self._service = VendService(policy, self._sts, web_identity=self.web_identity if configured else None)
         return self._service
+
+    def web_identity(self) -> WebIdentityIssuer:
+        """The OIDC issuer, built on the first web_identity vend or discovery request: its
+        modules (KMS, token encoding) are never imported by an assume_role-only container."""
+        if self._web_identity is None:
+            issuer, key_id = self.settings.issuer, self.settings.signing_key
+            if issuer is None or key_id is None:
+                raise InternalError(reason="web_identity_not_configured")
+            with gc_paused(freeze=True):
+                from credvend.domain.web_identity import WebIdentityIssuer
+
+                if self._signing_key is None:
+                    from credvend.adapters.kms import KmsSigningKey
+
+                    self._signing_key = KmsSigningKey(key_id)
+                if self._sts is None:
+                    from credvend.adapters.sts import BotoSts
+
+                    self._sts = BotoSts()
+                published: list[SigningKeyPort] = []
+                if self.settings.published_keys:
+                    from credvend.adapters.kms import KmsSigningKey
+
+                    published = [KmsSigningKey(key) for key in self.settings.published_keys]
+            self._web_identity = WebIdentityIssuer(
+                issuer=issuer, key=self._signing_key, sts=self._sts, published=published
+            )
+        return self._web_identity
 
     def _observed(self, handle: Callable[[dict[str, Any], Any], dict[str, Any]]) -> Callable[..., dict[str, Any]]:
         wrapped: Callable[..., dict[str, Any]] = self.metrics.log_metrics(capture_cold_start_metric=True)(handle)
@@ -154,10 +202,14 @@ class Runtime:
         self.logger.set_correlation_id(request_id)
         self._decision = Decision(request_id=request_id, principal_arn=_user_arn(event))
         self._context = context
+        self._principal_arn = None
+        public = _is_public_route(event)
         try:
             # The caller's identity before anything else in the request (route, size, body,
-            # query): a request without one is a 401 whatever else is wrong with it.
-            self._principal_arn = verified_principal_arn(self._decision.principal_arn)
+            # query): a request without one is a 401 whatever else is wrong with it. Only
+            # the issuer's discovery documents are public.
+            if not public:
+                self._principal_arn = verified_principal_arn(self._decision.principal_arn)
             check_proxy_event(event)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
         except (Unauthenticated, InvalidRequest) as error:
@@ -165,7 +217,10 @@ class Runtime:
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)
             result = _proxy_result(self._on_error(InternalError()))
-        self._audit(self._decision)
+        if not public or self._decision.outcome == "failed":
+            self._audit(self._decision)
+        else:  # a discovery document (STS verifying a token, or anyone): counted, not audited
+            self.metrics.add_metric(name="DiscoveryRequests", unit=MetricUnit.Count, value=1)
         return result
 
     def _post(self) -> Response[str]:
@@ -178,19 +233,37 @@ class Runtime:
         request = parse_path_and_query(role, event.query_string_parameters, event.multi_value_query_string_parameters)
         return self._vend(request)
 
+    def _discovery(self) -> Response[str]:
+        return self._public_document(lambda issuer: issuer.discovery())
+
+    def _jwks(self) -> Response[str]:
+        return self._public_document(lambda issuer: issuer.jwks())
+
+    def _public_document(self, build: Callable[[WebIdentityIssuer], dict[str, Any]]) -> Response[str]:
+        if not _is_public_route(self.app.current_event.raw_event):
+            raise NotFound()  # the route was reached under another resource: not the public one
+        if self.settings.issuer is None or self.settings.signing_key is None:
+            raise NotFound()  # this deployment is not an OIDC issuer
+        body = build(self.web_identity())
+        cache = f"public, max-age={DISCOVERY_MAX_AGE_SECONDS}"
+        return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": cache})
+
     def _vend(self, request: VendRequest) -> Response[str]:
         decision = self._decision
         decision.role = request.role
+        # Verified in _handle for every non-public route; checked again here so that no
+        # routing mistake can ever vend without a caller identity.
+        principal_arn = verified_principal_arn(self._principal_arn)
         service = self.service
         service.learn_home(getattr(self._context, "invoked_function_arn", None))
         time_left = _time_left(self._context)
         if request.dry_run:
-            grant = service.preview(request, principal_arn=self._principal_arn, decision=decision, time_left=time_left)
+            grant = service.preview(request, principal_arn=principal_arn, decision=decision, time_left=time_left)
             decision.outcome = "dry_run"
             return Response(
                 status_code=200, content_type=JSON, body=_json(render_dry_run(grant, request_id=decision.request_id))
             )
-        vended = service.vend(request, principal_arn=self._principal_arn, decision=decision, time_left=time_left)
+        vended = service.vend(request, principal_arn=principal_arn, decision=decision, time_left=time_left)
         decision.outcome = "vended"
         body = render(vended, request.format, request_id=decision.request_id)
         return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": "no-store"})
@@ -265,6 +338,19 @@ def _proxy_result(response: Response[str]) -> dict[str, Any]:
     return {"statusCode": response.status_code, "headers": dict(response.headers), "body": response.body}
 
 
+def _is_public_route(event: Any) -> bool:
+    """A GET of one of the issuer's discovery documents, as API Gateway routed it."""
+    if not isinstance(event, dict):
+        return False
+    resource = event.get("resource")  # unverified: any JSON type
+    return (
+        isinstance(resource, str)
+        and resource in _PUBLIC_RESOURCES
+        and event.get("httpMethod") == "GET"
+        and event.get("path") == resource
+    )
+
+
 def _time_left(context: Any) -> float | None:
     """Seconds the request may still spend on STS: Lambda's remaining time less a margin."""
     remaining = getattr(context, "get_remaining_time_in_millis", None)
@@ -294,12 +380,14 @@ def runtime() -> Runtime:
     return _runtime
 
 
-def reset_runtime(*, settings: Settings | None = None, sts: StsPort | None = None) -> Runtime | None:
-    """Forget all cold-start state (tests). With ``settings``/``sts``, build the next one now."""
+def reset_runtime(
+    *, settings: Settings | None = None, sts: StsPort | None = None, signing_key: SigningKeyPort | None = None
+) -> Runtime | None:
+    """Forget all cold-start state (tests). With ``settings``/``sts``/``signing_key``, build the next one now."""
     global _runtime
     _runtime = None
-    if settings is not None or sts is not None:
-        _runtime = Runtime(settings or Settings.from_env(), sts=sts)
+    if settings is not None or sts is not None or signing_key is not None:
+        _runtime = Runtime(settings or Settings.from_env(), sts=sts, signing_key=signing_key)
     return _runtime
 
 

@@ -30,6 +30,12 @@ class Settings:
     metrics_namespace: str
     in_lambda: bool
     trace_disabled: bool
+    # CONTRACT §9: credvend as an OIDC issuer. Both set by the stack; without them a
+    # web_identity vend is an InternalError (assume_role vends are unaffected).
+    issuer: str | None = None
+    signing_key: str | None = None
+    # Keys the JWKS lists besides the signing key, during a rotation (README: rotating the key).
+    published_keys: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,4 +47,9 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or DEFAULT_METRICS_NAMESPACE,
             in_lambda=bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and not env.get("AWS_SAM_LOCAL"),
             trace_disabled=env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in _TRUE,
+            issuer=(env.get("CREDVEND_ISSUER") or "").strip().rstrip("/") or None,
+            signing_key=(env.get("CREDVEND_SIGNING_KEY") or "").strip() or None,
+            published_keys=tuple(
+                key for key in (part.strip() for part in env.get("CREDVEND_PUBLISHED_KEYS", "").split(",")) if key
+            ),
         )

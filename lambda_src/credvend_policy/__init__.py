@@ -12,6 +12,7 @@ from credvend_policy.model import (
     CallerSpec,
     Defaults,
     Grant,
+    Issuance,
     Policy,
     RoleSpec,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "CallerSpec",
     "Defaults",
     "Grant",
+    "Issuance",
     "Policy",
     "PolicyError",
     "PrincipalKey",

@@ -39,6 +39,12 @@ ManagedPolicyArn = Annotated[
 ExternalId = Annotated[str, StringConstraints(pattern=r"\A[A-Za-z0-9_+=,.@:/-]{2,1224}\z")]
 GrantDuration = Annotated[int, Field(ge=STS_MIN_DURATION, le=STS_MAX_DURATION, strict=True)]
 RoleMaxDuration = Annotated[int, Field(ge=ROLE_CHAINING_LIMIT, le=STS_MAX_DURATION, strict=True)]
+# How credvend gets a role's credentials (CONTRACT §9): AssumeRole with the function's own
+# credentials (role chaining on Lambda: 1 hour at most), or AssumeRoleWithWebIdentity with a
+# token credvend signs as its own OIDC issuer (unsigned, so never chaining).
+Issuance = Literal["assume_role", "web_identity"]
+ASSUME_ROLE: Issuance = "assume_role"
+WEB_IDENTITY: Issuance = "web_identity"
 
 
 class _Strict(BaseModel):
@@ -48,6 +54,7 @@ class _Strict(BaseModel):
 class Defaults(_Strict):
     duration_seconds: GrantDuration = 3600
     session_name: str = "{caller}"
+    issuance: Issuance = ASSUME_ROLE
 
     @field_validator("session_name")
     @classmethod
@@ -81,6 +88,7 @@ class RoleSpec(_Strict):
     max_session_duration: RoleMaxDuration = ROLE_CHAINING_LIMIT
     managed_policy_arns: tuple[ManagedPolicyArn, ...] = Field(default=(), max_length=20)
     external_id: ExternalId | None = None
+    issuance: Issuance | None = None  # None: defaults.issuance
 
     @field_validator("arn")
     @classmethod
@@ -151,6 +159,10 @@ class Policy(_Strict):
     roles: dict[Alias, RoleSpec] = Field(min_length=1)
     callers: dict[CallerName, CallerSpec] = Field(default_factory=dict)
 
+    def issuance_of(self, alias: str) -> Issuance:
+        """The role's own ``issuance``, else ``defaults.issuance``."""
+        return self.roles[alias].issuance or self.defaults.issuance
+
     def callers_granted(self, alias: str) -> list[str]:
         """Names of the callers granted ``alias``, in file order."""
         return [name for name, spec in self.callers.items() if spec.grant_for(alias) is not None]
@@ -201,6 +213,15 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
             problems.append((f"callers.{caller}", f"{same} session identity {identity!r} as caller {other!r}"))
     role_names: dict[str, str] = {}
     for alias, role in policy.roles.items():
+        if role.external_id is not None and policy.issuance_of(alias) == WEB_IDENTITY:
+            where = "issuance" if role.issuance is not None else "external_id"
+            problems.append(
+                (
+                    f"roles.{alias}.{where}",
+                    "a role with external_id cannot use web_identity issuance "
+                    "(AssumeRoleWithWebIdentity has no ExternalId); set `issuance: assume_role` or drop external_id",
+                )
+            )
         if role.create:
             name = (role.role_name or default_role_name(alias)).lower()  # IAM role names ignore case
             if role_names.setdefault(name, alias) != alias:

@@ -453,3 +453,53 @@ def test_trust_policy_usage_errors(run_cli: Any, argv: list[str], needle: str, m
     result = run_cli(*argv)
     assert result.code == 2
     assert needle in result.err
+
+
+WEB_POLICY = """\
+version: 1
+roles:
+  partner-web:
+    arn: arn:aws:iam::210987654321:role/PartnerWeb
+    max_session_duration: 43200
+    issuance: web_identity
+  own-web:
+    create: true
+    issuance: web_identity
+callers:
+  app:
+    iam_principals: [arn:aws:iam::123456789012:role/app]
+    grants:
+      - role: partner-web
+        max_duration_seconds: 43200
+"""
+
+
+def test_trust_policy_of_an_external_web_identity_role_names_the_provider_to_create(
+    run_cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from credvend_policy import parse_policy, trust_policy_document
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text(WEB_POLICY)
+    issuer = "https://abc123.execute-api.eu-west-1.amazonaws.com/v1"
+    monkeypatch.delenv("CREDVEND_VENDING_ROLE_ARN", raising=False)
+    monkeypatch.delenv("CREDVEND_ISSUER", raising=False)
+    monkeypatch.setenv("CREDVEND_ENDPOINT", issuer + "/")  # the stage URL is the issuer
+    result = run_cli("trust-policy", "partner-web", "--policy", str(policy_file))
+    assert result.code == 0, result.err
+    printed = json.loads(result.out)
+    provider_arn = "arn:aws:iam::210987654321:oidc-provider/abc123.execute-api.eu-west-1.amazonaws.com/v1"
+    assert printed["OpenIDConnectProvider"] == {
+        "Url": issuer,
+        "ClientIDList": ["sts.amazonaws.com"],
+        "Arn": provider_arn,
+    }
+    expected = trust_policy_document(
+        parse_policy(WEB_POLICY), "partner-web", vending_role_arn="", issuer=issuer, oidc_provider_arn=provider_arn
+    )
+    assert printed["TrustPolicy"] == expected
+    assert expected["Statement"][0]["Principal"] == {"Federated": provider_arn}
+
+    monkeypatch.delenv("CREDVEND_ENDPOINT")
+    assert "NoIssuer" in run_cli("trust-policy", "partner-web", "--policy", str(policy_file)).err
+    assert "NotExternal" in run_cli("trust-policy", "own-web", "--policy", str(policy_file), "--issuer", issuer).err

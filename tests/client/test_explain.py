@@ -227,3 +227,23 @@ def test_the_distribution_ships_the_pure_domain_and_not_the_function(tmp_path: P
         assert f"credvend/domain/{module}.py" in names
     assert not any(name.startswith(("credvend/handler", "credvend/adapters", "credvend/settings")) for name in names)
     assert "credvend/__init__.py" not in names  # a namespace: the function's package is not installed
+
+
+def test_explain_knows_web_identity_grants_are_not_role_chaining(run_cli: Any, tmp_path: Path) -> None:
+    web = tmp_path / "web.yaml"
+    web.write_text(
+        POLICY.replace(
+            "    role_name: Long\n    max_session_duration: 43200\n",
+            "    role_name: Long\n    max_session_duration: 43200\n    issuance: web_identity\n",
+        )
+    )
+    code, answer, err = explain(
+        run_cli, web, "--role", "long-reader", "--principal", BILLING_SESSION, "--duration", "43200"
+    )
+    assert code == 0, err
+    grant = answer["Grant"]
+    assert (grant["Issuance"], grant["GrantedDurationSeconds"], grant["LimitedBy"]) == ("web_identity", 43200, [])
+    code, answer, _ = explain(
+        run_cli, web, "--role", "reports-reader", "--principal", BILLING_SESSION, "--duration", "43200"
+    )
+    assert (answer["Grant"]["Issuance"], answer["Grant"]["LimitedBy"]) == ("assume_role", ["role_chaining"])

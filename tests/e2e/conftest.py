@@ -11,8 +11,9 @@ from botocore.credentials import Credentials
 
 from credvend_local import deploy as cdk_deploy
 from credvend_local.fixtures import localstack  # noqa: F401 - the session fixture, re-exported
-from credvend_local.identities import create_role_session, create_user
+from credvend_local.identities import ACCOUNT, create_role_session, create_user
 from credvend_local.sts_journal import StsJournal
+from credvend_policy.trust import oidc_provider_arn
 
 POLICY_FILE = Path(__file__).with_name("policy.e2e.yaml")
 
@@ -53,4 +54,6 @@ def callers(endpoint: str, deployment: cdk_deploy.Deployment) -> Iterator[Caller
 @pytest.fixture(scope="session")
 def sts_journal(endpoint: str, deployment: cdk_deploy.Deployment) -> StsJournal:
     """What the deployed function sent to STS (the LocalStack STS rules' journal)."""
-    return StsJournal(endpoint, deployment.outputs["FunctionRoleArn"])
+    issuer = deployment.outputs.get("IssuerUrl")  # web_identity calls are unsigned: they name the provider
+    provider = oidc_provider_arn(issuer, partition="aws", account=ACCOUNT) if issuer else None
+    return StsJournal(endpoint, deployment.outputs["FunctionRoleArn"], issuer_provider_arn=provider)

@@ -149,3 +149,27 @@ def test_dry_run_decision_line_says_dry_run(api_url, endpoint, callers, deployme
     assert line["outcome"] == "dry_run"
     assert line["sts_attempts"] == 0
     assert "sts_request_id" not in line
+
+
+def test_a_web_identity_dry_run_signs_and_assumes_nothing(api_url, callers, sts_journal) -> None:
+    mark = sts_journal.mark()
+    response = _post(api_url, callers.user, role="batch-writer", duration_seconds=43200, dry_run=True)
+    assert response.status_code == 200, describe(response)
+    grant = response.json()["Grant"]
+    assert (grant["Issuance"], grant["GrantedDurationSeconds"], grant["LimitedBy"]) == ("web_identity", 43200, [])
+    assert "Credentials" not in response.json()
+    # nothing reached STS from anyone: no AssumeRoleWithWebIdentity (so no token was signed for one)
+    assert sts_journal.entries(after=mark) == []
+
+
+def test_a_web_identity_vend_carries_the_request_id_sts_answered_with(
+    api_url, endpoint, callers, sts_journal, deployment
+) -> None:
+    mark = sts_journal.mark()
+    response = _post(api_url, callers.user, role="batch-writer", duration_seconds=7200)
+    assert response.status_code == 200, describe(response)
+    [issued] = [e for e in sts_journal.entries(after=mark) if e.get("operation") == "AssumeRoleWithWebIdentity"]
+    assert issued["outcome"] == "allowed" and issued["request_id"]
+    line = _decision_line(endpoint, deployment.outputs["FunctionName"], response.json()["RequestId"])
+    assert line["issuance"] == "web_identity"
+    assert line["sts_request_id"] == issued["request_id"]

@@ -50,7 +50,11 @@ def _created_role_arn(alias: str) -> str:
     return POLICY.roles[alias].arn_in(alias=alias, partition="aws", account=ACCOUNT)
 
 
-CREATED_ALIASES = [alias for alias, spec in POLICY.roles.items() if spec.create]
+# Created roles the function assumes with AssumeRole; web_identity roles trust the issuer
+# instead (tests/e2e/test_web_identity_e2e.py).
+CREATED_ALIASES = [
+    alias for alias, spec in POLICY.roles.items() if spec.create and POLICY.issuance_of(alias) == "assume_role"
+]
 
 
 def _refusal(call: Callable[[], Any]) -> dict[str, Any]:

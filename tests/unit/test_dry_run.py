@@ -106,6 +106,7 @@ def test_dry_run_answers_the_grant_without_credentials_and_without_sts(sts: StsS
         "RequestedDurationSeconds": 1800,
         "GrantedDurationSeconds": 1800,
         "LimitedBy": [],
+        "Issuance": "assume_role",
     }
     sts.assert_done()
 
@@ -292,3 +293,41 @@ def test_every_metric_the_handler_emits_is_a_named_one(sts: StsStub, capsys: pyt
     assert {"Vends", "Throttles", "Errors", "DryRuns", "Denials", "InvalidRequests", "StsLatency", "Clamps"} <= set(
         names
     )
+
+
+# -- web_identity roles: no KMS Sign, no AssumeRoleWithWebIdentity ---------------------------
+
+
+def test_a_web_identity_dry_run_signs_nothing_and_assumes_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.unit.test_web_identity import WEB_POLICY, LocalRsaKey, wire
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(WEB_POLICY)
+    key = LocalRsaKey()
+    stub = wire(monkeypatch, policy, key)  # nothing queued: any STS call fails the request
+
+    status, _, body = invoke(post({"role": "long-web", "duration_seconds": 43200, "dry_run": True}))
+
+    assert status == 200, body
+    assert set(body) == {"DryRun", "Grant", "RequestId"}
+    grant = body["Grant"]
+    assert (grant["Issuance"], grant["GrantedDurationSeconds"], grant["LimitedBy"]) == ("web_identity", 43200, [])
+    assert (key.sign_calls, key.public_key_calls) == (0, 0)  # no KMS call at all
+    assert stub.tokens == []  # no AssumeRoleWithWebIdentity was even built
+    stub.assert_done()
+
+
+def test_a_web_identity_dry_run_fails_as_a_vend_would_when_the_issuer_is_not_configured(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from tests.unit.test_web_identity import WEB_POLICY, LocalRsaKey, wire
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(WEB_POLICY)
+    key = LocalRsaKey()
+    wire(monkeypatch, policy, key, issuer=False)
+    status, _, body = invoke(post({"role": "long-web", "dry_run": True}))
+    assert (status, body["Error"]["Code"]) == (500, "InternalError")
+    assert key.sign_calls == 0

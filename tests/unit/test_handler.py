@@ -437,6 +437,7 @@ def test_formats_on_both_routes(sts: StsStub, route: str, fmt: str | None) -> No
             "RequestedDurationSeconds": 3600,
             "GrantedDurationSeconds": 3600,
             "LimitedBy": [],
+            "Issuance": "assume_role",
         }
         assert body["RequestId"] == "req-0001"
     sts.assert_done()

@@ -7,13 +7,35 @@ import io
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from moto import mock_aws
 
 from credvend import handler as handler_module
+from credvend.domain import web_identity
 from credvend.settings import Settings
 from tests.unit.conftest import BATCH_USER, STRANGER, FakeLambdaContext, rest_event
+
+
+@pytest.fixture
+def web_policy_file(policy_file: Path) -> Path:
+    """The unit tests' policy plus a web_identity role granted to billing-api."""
+    text = policy_file.read_text().replace(
+        "roles:\n",
+        "roles:\n  web-reader:\n    create: true\n    max_session_duration: 43200\n    issuance: web_identity\n",
+        1,
+    )
+    text = text.replace(
+        "    grants:\n      - role: reports-reader\n        max_duration_seconds: 7200\n",
+        "    grants:\n      - role: reports-reader\n        max_duration_seconds: 7200\n"
+        "      - role: web-reader\n        max_duration_seconds: 43200\n",
+        1,
+    )
+    assert "web-reader" in text.split("callers:")[1]
+    policy_file.write_text(text)
+    return policy_file
 
 
 class _Collect(logging.Handler):
@@ -30,7 +52,7 @@ CALLER_SESSION_TOKEN = "caller-own-session-token-in-the-request-headers"
 
 @pytest.mark.filterwarnings("ignore:POWERTOOLS_DEV")
 def test_no_secret_in_any_log(
-    policy_file: Path,
+    web_policy_file: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
@@ -41,7 +63,7 @@ def test_no_secret_in_any_log(
         "AWS_SESSION_TOKEN": "function-own-session-token-never-logged",
         "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1",
-        "CREDVEND_POLICY_FILE": str(policy_file),
+        "CREDVEND_POLICY_FILE": str(web_policy_file),
         "POWERTOOLS_LOG_LEVEL": "DEBUG",
         # everything a careless operator could switch on; none may print a secret
         "POWERTOOLS_DEV": "true",
@@ -61,9 +83,29 @@ def test_no_secret_in_any_log(
         "function-own-session-token-never-logged",
         CALLER_SESSION_TOKEN,
     }
+    tokens: list[str] = []
+    real_encode = web_identity.encode_token
+
+    def keep_token(*args: Any, **kwargs: Any) -> Any:
+        token = real_encode(*args, **kwargs)
+        tokens.append(token.get_secret_value())
+        return token
+
+    monkeypatch.setattr(web_identity, "encode_token", keep_token)
     try:
         with mock_aws():
-            handler_module.reset_runtime(settings=Settings.from_env())  # the real boto3 adapter
+            # The issuer's key, so web_identity vends sign real tokens (which must never be logged).
+            # The test's own set-up call is not the function's: it is not logged at all.
+            logging.disable(logging.CRITICAL)
+            try:
+                key = boto3.client("kms", region_name="eu-west-1").create_key(
+                    KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY"
+                )["KeyMetadata"]["KeyId"]
+            finally:
+                logging.disable(logging.NOTSET)
+            monkeypatch.setenv("CREDVEND_ISSUER", "https://abc123.execute-api.eu-west-1.amazonaws.com/v1")
+            monkeypatch.setenv("CREDVEND_SIGNING_KEY", key)
+            handler_module.reset_runtime(settings=Settings.from_env())  # the real boto3 adapters
             events = [
                 rest_event("POST", "/credentials", body={"role": "reports-reader", "duration_seconds": 43200}),
                 rest_event("POST", "/credentials", body={"role": "reports-reader", "format": "credential_process"}),
@@ -72,6 +114,8 @@ def test_no_secret_in_any_log(
                 rest_event("POST", "/credentials", body={"role": "long-reader"}, user_arn=BATCH_USER),
                 rest_event("POST", "/credentials", body={"role": "reports-reader"}, user_arn=STRANGER),
                 rest_event("POST", "/credentials", body="{broken"),
+                rest_event("POST", "/credentials", body={"role": "web-reader", "duration_seconds": 43200}),
+                rest_event("GET", "/credentials/web-reader", query={"format": "container"}, request_id="req-web-2"),
             ]
             statuses = []
             for event in events:
@@ -88,8 +132,11 @@ def test_no_secret_in_any_log(
         logging.getLogger().removeHandler(collector)
         powertools_logger.removeHandler(collector)
 
-    assert statuses == [200, 200, 200, 200, 403, 403, 400]
-    assert len(secrets) >= 2 + 4 * 2  # every vend brought new secrets to look for
+    assert statuses == [200, 200, 200, 200, 403, 403, 400, 200, 200]
+    assert len(secrets) >= 2 + 6 * 2  # every vend brought new secrets to look for
+    assert len(tokens) == 2
+    secrets.update(tokens)
+    secrets.update(token.rsplit(".", 1)[1] for token in tokens)  # the signature alone is the secret part
 
     stream = io.StringIO()
     for record in collector.records + caplog.records:

@@ -52,15 +52,16 @@ _UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "ServiceUnavailableExcepti
 
 
 _SECRET_VALUES = re.compile(
-    r"(?i)(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?|<(?:SecretAccessKey|SessionToken)>|"
+    r"(?i)((?:x-amz-security-token|WebIdentityToken)['\"]?\s*[:=]\s*b?['\"]?|<(?:SecretAccessKey|SessionToken)>|"
     r"['\"](?:SecretAccessKey|SessionToken|Token)['\"]\s*:\s*['\"])[^'\"<\s,}]+"
 )
 
 
 class _RedactSecrets(logging.Filter):
     """botocore's DEBUG logs carry secrets: every response body (an AssumeRole body holds the
-    vended secret key and session token) and, in the canonical request and the request
-    headers, the function's own session token. Drop the bodies, redact the rest, so no log
+    vended secret key and session token), in the canonical request and the request headers
+    the function's own session token, and in AssumeRoleWithWebIdentity's parameters the
+    token credvend signed. Drop the bodies, redact the rest, so no log
     level ever shows a secret, whoever turns DEBUG on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -130,10 +131,12 @@ def _sts_session() -> Any:
     return session
 
 
-def _default_client() -> STSClient:
+def _default_client(*, unsigned: bool = False) -> STSClient:
+    from botocore import UNSIGNED  # type: ignore[import-untyped]
     from botocore.config import Config  # type: ignore[import-untyped]
 
     config = Config(
+        signature_version=UNSIGNED if unsigned else None,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,
         read_timeout=READ_TIMEOUT_SECONDS,
         retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
@@ -154,9 +157,10 @@ class BotoSts:
 
     max_call_seconds: float = MAX_CALL_SECONDS
 
-    def __init__(self, client: STSClient | None = None) -> None:
+    def __init__(self, client: STSClient | None = None, *, unsigned_client: STSClient | None = None) -> None:
         silence_secret_logging()
         self._client_instance = client
+        self._unsigned_client_instance = unsigned_client
 
     @property
     def client(self) -> STSClient:
@@ -184,27 +188,34 @@ class BotoSts:
         }
         if external_id is not None:
             params["ExternalId"] = external_id
-        response = self._call("assume_role", params)
-        creds = response["Credentials"]
-        user = response["AssumedRoleUser"]
-        return AssumedRole(
-            credentials=Credentials(
-                access_key_id=creds["AccessKeyId"],
-                secret_access_key=SecretStr(creds["SecretAccessKey"]),
-                session_token=SecretStr(creds["SessionToken"]),
-                expiration=creds["Expiration"],
-            ),
-            assumed_role_arn=user["Arn"],
-            assumed_role_id=user["AssumedRoleId"],
-            request_id=request_id_of(response),
-        )
+        return _assumed_role(self._call("assume_role", params))
+
+    @property
+    def unsigned_client(self) -> STSClient:
+        """A client that signs nothing: AssumeRoleWithWebIdentity is authenticated by its token
+        alone, and a request without the function's credentials is never role chaining."""
+        if self._unsigned_client_instance is None:
+            with gc_paused(freeze=True):
+                self._unsigned_client_instance = _default_client(unsigned=True)
+        return self._unsigned_client_instance
+
+    def assume_role_with_web_identity(
+        self, *, role_arn: str, session_name: str, web_identity_token: SecretStr, duration_seconds: int
+    ) -> AssumedRole:
+        params: dict[str, Any] = {
+            "RoleArn": role_arn,
+            "RoleSessionName": session_name,
+            "WebIdentityToken": web_identity_token.get_secret_value(),
+            "DurationSeconds": duration_seconds,
+        }
+        return _assumed_role(self._call("assume_role_with_web_identity", params, client=self.unsigned_client))
 
     def caller_identity_arn(self) -> str:
         return str(self._call("get_caller_identity", {})["Arn"])
 
-    def _call(self, operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def _call(self, operation: str, params: dict[str, Any], *, client: STSClient | None = None) -> dict[str, Any]:
         try:
-            response: dict[str, Any] = getattr(self.client, operation)(**params)
+            response: dict[str, Any] = getattr(client or self.client, operation)(**params)
         except ClientError as exc:
             raise translate_client_error(exc.response) from None
         except (ConnectionError, HTTPClientError):
@@ -220,6 +231,22 @@ def request_id_of(response: Any) -> str | None:
     metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
     request_id = metadata.get("RequestId") if isinstance(metadata, dict) else None
     return request_id if isinstance(request_id, str) and request_id else None
+
+
+def _assumed_role(response: dict[str, Any]) -> AssumedRole:
+    creds = response["Credentials"]
+    user = response["AssumedRoleUser"]
+    return AssumedRole(
+        credentials=Credentials(
+            access_key_id=creds["AccessKeyId"],
+            secret_access_key=SecretStr(creds["SecretAccessKey"]),
+            session_token=SecretStr(creds["SessionToken"]),
+            expiration=creds["Expiration"],
+        ),
+        assumed_role_arn=user["Arn"],
+        assumed_role_id=user["AssumedRoleId"],
+        request_id=request_id_of(response),
+    )
 
 
 def translate_client_error(response: Any) -> UpstreamError | Throttled | UpstreamUnavailable:

@@ -103,6 +103,10 @@ class InternalError(CredvendError):
     code = "InternalError"
     default_message = "An internal error occurred."
 
+    def __init__(self, *, reason: str | None = None) -> None:
+        self.reason = reason  # for the audit log, e.g. "web_identity_not_configured"
+        super().__init__()
+
 
 # The one error -> status table (CONTRACT §2).
 ERRORS: dict[str, int] = {

@@ -6,8 +6,9 @@ re-implementation, so a reviewer's answer and the service's cannot drift apart. 
 function learns at run time it is told here instead, and the answer says so:
 
 - its own identity: on Lambda the function's credentials are always an assumed-role session,
-  so every ``assume_role`` grant is role chaining (at most 1 hour). The offline port answers
-  GetCallerIdentity with such a session; it has no way to issue anything.
+  so every ``assume_role`` grant is role chaining (at most 1 hour; ``web_identity`` grants are
+  not). The offline port answers GetCallerIdentity with such a session; neither it nor the
+  offline web_identity issuer can issue anything.
 - the account created roles live in (the deploying account): given, or the caller's.
 - caps STS taught a running container (``sts_rejected``) are not known offline.
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from credvend.domain.formats import AssumedRole, GrantRecord
+from credvend.domain.issuers import BeforeCall, IssueRequest
 from credvend.domain.requests import validate_request
 from credvend.domain.vend import Decision, VendService
 from credvend_policy import Policy, parse_arn
@@ -27,7 +29,7 @@ from credvend_policy import Policy, parse_arn
 EXPLAIN_REQUEST_ID = "explain"  # {request_id} in a session-name template renders as this
 ASSUMPTIONS = (
     "offline: the function is assumed to run on AWS Lambda, where every assume_role grant is "
-    "role chaining (capped at 3600 seconds)",
+    "role chaining (capped at 3600 seconds); web_identity grants are not",
     "offline: caps STS may teach a running function (sts_rejected) are not known",
 )
 
@@ -44,6 +46,17 @@ class OfflineSts:
         return self._identity
 
     def assume_role(self, **_: object) -> AssumedRole:  # pragma: no cover - preview never issues
+        raise RuntimeError("an explanation never issues credentials")
+
+    def assume_role_with_web_identity(self, **_: object) -> AssumedRole:  # pragma: no cover - idem
+        raise RuntimeError("an explanation never issues credentials")
+
+
+class OfflineIssuer:
+    """The web_identity issuer of an explanation: the deployed stack is one (it has a signing
+    key and an OIDC provider whenever a role uses web_identity); it never signs anything."""
+
+    def issue(self, request: IssueRequest, *, before_call: BeforeCall) -> AssumedRole:  # pragma: no cover
         raise RuntimeError("an explanation never issues credentials")
 
 
@@ -69,7 +82,9 @@ def explain(
     if duration is not None:
         fields["duration_seconds"] = duration
     request = validate_request(fields)  # the service's own validation and errors
-    service = VendService(policy, OfflineSts(partition=partition, account=home_account))
+    service = VendService(
+        policy, OfflineSts(partition=partition, account=home_account), web_identity=OfflineIssuer
+    )
     decision = Decision(request_id=EXPLAIN_REQUEST_ID, principal_arn=principal)
     grant = service.preview(request, principal_arn=principal, decision=decision)
     assumptions = [*ASSUMPTIONS]

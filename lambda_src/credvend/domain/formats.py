@@ -57,6 +57,7 @@ class GrantRecord:
     requested: int
     granted: int
     limited_by: tuple[LimitedBy, ...]
+    issuance: str = "assume_role"  # CONTRACT §9: "assume_role" | "web_identity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,7 @@ def grant_document(grant: GrantRecord) -> dict[str, Any]:
         "RequestedDurationSeconds": grant.requested,
         "GrantedDurationSeconds": grant.granted,
         "LimitedBy": [str(reason) for reason in grant.limited_by],
+        "Issuance": grant.issuance,
     }
 
 

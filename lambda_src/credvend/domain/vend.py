@@ -10,39 +10,20 @@ starts an STS call that could not finish before the request's deadline.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 from credvend.domain.authorize import Authorization, authorize
 from credvend.domain.clamp import STS_REJECTED_RETRY, Clamp, clamp_duration
-from credvend.domain.errors import DurationRejected, UpstreamError, UpstreamUnavailable
+from credvend.domain.errors import DurationRejected, InternalError, UpstreamError, UpstreamUnavailable
 from credvend.domain.formats import AssumedRole, GrantRecord, Vended
+from credvend.domain.issuers import AssumeRoleIssuer, Issuer, IssueRequest, StsPort
 from credvend.domain.naming import SessionNaming, name_session
 from credvend.domain.requests import VendRequest
-from credvend_policy import ROLE_CHAINING_LIMIT, Policy, is_long_term_identity, parse_arn
+from credvend_policy import ROLE_CHAINING_LIMIT, Issuance, Policy, is_long_term_identity, parse_arn
 
-
-class StsPort(Protocol):
-    """What the service needs from STS. Implementations raise ``credvend.domain.errors``."""
-
-    @property
-    def max_call_seconds(self) -> float:
-        """The longest one call can take, retries included (the service's deadline check)."""
-        ...
-
-    def assume_role(
-        self,
-        *,
-        role_arn: str,
-        session_name: str,
-        source_identity: str,
-        duration_seconds: int,
-        tags: Sequence[tuple[str, str]],
-        external_id: str | None,
-    ) -> AssumedRole: ...
-
-    def caller_identity_arn(self) -> str: ...
+__all__ = ["Decision", "Home", "StsPort", "VendService"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +54,7 @@ class Decision:
     granted_duration: int | None = None
     limited_by: list[str] = field(default_factory=list)
     role_chaining: bool | None = None
+    issuance: str | None = None
     sts_attempts: int = 0
     sts_latency_ms: float | None = None
     sts_request_id: str | None = None  # STS's RequestId for the call that issued the credentials
@@ -94,6 +76,8 @@ class Plan:
     requested: int
     chaining: bool
     clamp: Clamp
+    issuance: Issuance
+    issuer: Issuer  # resolved (so a dry run fails as a vend would), never called by a dry run
 
     def grant(self) -> GrantRecord:
         return GrantRecord(
@@ -105,13 +89,27 @@ class Plan:
             requested=self.requested,
             granted=self.clamp.granted,
             limited_by=self.clamp.limited_by,
+            issuance=self.issuance,
         )
 
 
 class VendService:
-    def __init__(self, policy: Policy, sts: StsPort, *, clock: Callable[[], float] = time.perf_counter) -> None:
+    """``web_identity``: a factory for the web identity issuer (built on the first such vend),
+    or None when the function is not configured as an issuer: those vends then fail with
+    InternalError, never falling back to ``assume_role``."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        sts: StsPort,
+        *,
+        web_identity: Callable[[], Issuer] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
         self.policy = policy
         self._sts = sts
+        self._assume_role_issuer = AssumeRoleIssuer(sts)
+        self._web_identity = web_identity
         self._clock = clock
         self._callers = policy.callers_by_principal()
         self._home: Home | None = None
@@ -173,12 +171,20 @@ class VendService:
         arn = self._role_arns[alias] = role.arn_in(alias=alias, partition=home.partition, account=home.account)
         return arn
 
+    def _issuer(self, issuance: Issuance) -> Issuer:
+        if issuance == "assume_role":
+            return self._assume_role_issuer
+        if self._web_identity is None:
+            raise InternalError(reason="web_identity_not_configured")
+        return self._web_identity()
+
     # -- the request --------------------------------------------------------------------
     def plan(
         self, request: VendRequest, *, principal_arn: str, decision: Decision, deadline: float | None = None
     ) -> Plan:
-        """Everything up to issuing: authorize, name, clamp. A dry run stops here, so it makes
-        at most the one GetCallerIdentity a cold container needs, and never issues anything."""
+        """Everything up to issuing: authorize, name, pick the issuer, clamp. A dry run stops
+        here, so it makes at most the one GetCallerIdentity a cold container needs and never
+        calls an issuer (no AssumeRole, AssumeRoleWithWebIdentity or KMS Sign)."""
         decision.principal_arn = principal_arn
         decision.role = request.role
         auth = authorize(self.policy, self._callers, principal_arn=principal_arn, alias=request.role)
@@ -192,11 +198,25 @@ class VendService:
         decision.session_name = naming.session_name
         decision.source_identity = naming.source_identity
 
+        issuance = decision.issuance = self.policy.issuance_of(auth.alias)
+        issuer = self._issuer(issuance)
         remembered = self._rejected_caps.get(auth.alias)
-        chaining = self._role_chaining_for(requested=requested, auth=auth, remembered=remembered, deadline=deadline)
+        # Only AssumeRole is role chaining; AssumeRoleWithWebIdentity is unsigned (§3, §9).
+        chaining = issuance == "assume_role" and self._role_chaining_for(
+            requested=requested, auth=auth, remembered=remembered, deadline=deadline
+        )
         decision.role_chaining = self._role_chaining
         clamp = self._clamp(auth, requested, chaining=chaining, remembered=remembered, decision=decision)
-        return Plan(auth=auth, role_arn=role_arn, naming=naming, requested=requested, chaining=chaining, clamp=clamp)
+        return Plan(
+            auth=auth,
+            role_arn=role_arn,
+            naming=naming,
+            requested=requested,
+            chaining=chaining,
+            clamp=clamp,
+            issuance=issuance,
+            issuer=issuer,
+        )
 
     def preview(
         self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
@@ -218,15 +238,16 @@ class VendService:
             self._before_sts_call(deadline)
             decision.sts_attempts += 1
             started = self._clock()
+            request = IssueRequest(
+                caller=auth.caller,
+                request_id=decision.request_id,
+                role_arn=plan.role_arn,
+                naming=naming,
+                duration_seconds=duration,
+                external_id=auth.role.external_id,
+            )
             try:
-                assumed = self._sts.assume_role(
-                    role_arn=plan.role_arn,
-                    session_name=naming.session_name,
-                    source_identity=naming.source_identity,
-                    duration_seconds=duration,
-                    tags=naming.tags,
-                    external_id=auth.role.external_id,
-                )
+                assumed = plan.issuer.issue(request, before_call=lambda: self._before_sts_call(deadline))
             finally:
                 decision.sts_latency_ms = round((self._clock() - started) * 1000, 3)
             # the CloudTrail join (CONTRACT §11): the requestID of the event that issued these
