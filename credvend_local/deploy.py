@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,17 +76,30 @@ def _cdk(args: list[str], *, env: dict[str, str], log: Path, echo: bool) -> None
         print(f"    cdk {args[0]} ok", file=sys.stderr)
 
 
-def deploy(endpoint: str, *, policy_file: Path, workdir: Path, echo: bool = False) -> Deployment:
-    """``cdk bootstrap`` + ``cdk deploy`` the app with ``policy_file``; returns the outputs."""
+def deploy(
+    endpoint: str,
+    *,
+    policy_file: Path,
+    workdir: Path,
+    echo: bool = False,
+    context: Mapping[str, str] | None = None,
+) -> Deployment:
+    """``cdk bootstrap`` + ``cdk deploy`` the app with ``policy_file``; returns the outputs.
+
+    ``context``: more ``-c key=value`` settings (e.g. ``stack_name`` for a second stack
+    beside the first in the same LocalStack; see docs/deploy.md for the keys).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     env = admin_environment(endpoint)
     outputs_file = workdir / "outputs.json"
     log = workdir / "cdk.log"
-    context = ["-c", f"policy={policy_file}", "-c", "architecture=x86_64", "--output", str(workdir / "cdk.out")]
+    settings = {"policy": str(policy_file), "architecture": "x86_64", **(context or {})}
+    context_args = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+    context_args += ["--output", str(workdir / "cdk.out")]
     started = time.monotonic()
-    _cdk(["bootstrap", f"aws://{LOCALSTACK_ACCOUNT}/{REGION}", *context], env=env, log=log, echo=echo)
+    _cdk(["bootstrap", f"aws://{LOCALSTACK_ACCOUNT}/{REGION}", *context_args], env=env, log=log, echo=echo)
     _cdk(
-        ["deploy", "--all", "--require-approval", "never", "--outputs-file", str(outputs_file), *context],
+        ["deploy", "--all", "--require-approval", "never", "--outputs-file", str(outputs_file), *context_args],
         env=env,
         log=log,
         echo=echo,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from credvend_client import cli
+from credvend_client import api, cli
 from tests.client.client_fakes import FAST_RETRY, REGION, SOURCE_KEY, SOURCE_SECRET, SOURCE_TOKEN, FakeCredvend
 
 
@@ -55,8 +55,14 @@ class Run:
 
 
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    """``run_cli("get", "reports-reader")`` -> Run(code, out, err), through ``cli.main``."""
+def run_cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``run_cli("get", "reports-reader")`` -> Run(code, out, err), through ``cli.main``.
+
+    ``credential-process`` marks the process environment against recursion; the marker is
+    undone after the test, or every later credential_process run in this test process
+    (the end-to-end tests' among them) would refuse to start.
+    """
+    monkeypatch.setenv(api.RECURSION_ENV, "")
 
     def run(*argv: str) -> Run:
         try:

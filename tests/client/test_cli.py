@@ -74,10 +74,7 @@ def test_get_env_output_is_safe_to_eval_in_a_shell(fake: FakeCredvend, endpoint:
 @pytest.mark.parametrize(
     "argv", [["get", "reports-reader", "--format", "credential-process"], ["credential-process", "reports-reader"]]
 )
-def test_credential_process_document(
-    fake: FakeCredvend, endpoint: str, run_cli: Any, argv: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(api.RECURSION_ENV, "")  # so the marker the command sets is undone after the test
+def test_credential_process_document(fake: FakeCredvend, endpoint: str, run_cli: Any, argv: list[str]) -> None:
     result = run_cli(*argv)
     assert result.code == 0, result.err
     document = json.loads(result.out)

@@ -307,13 +307,23 @@ ALL_OPERATORS = [
     "ArnLike",
     "ArnNotEquals",
     "ArnNotLike",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
 ]
 
 
+NEGATED_OPERATORS = {op for op in ALL_OPERATORS if "Not" in op}
+
+
 @pytest.mark.parametrize("operator", ALL_OPERATORS)
-def test_absent_key_fails_even_negated_operators(operator: str) -> None:
-    # IAM: a key missing from the request makes the condition false — StringNotEquals too
-    assert holds({operator: {"k:missing": "1"}}, {}) is False
+def test_absent_key_fails_positive_operators_and_satisfies_negated_ones(operator: str) -> None:
+    # IAM's condition-operator reference: a key missing from the request makes the condition
+    # false, except for negated operators (StringNotEquals, ArnNotLike, ...), which are true
+    assert holds({operator: {"k:missing": "1"}}, {}) is (operator in NEGATED_OPERATORS)
     assert holds({f"ForAnyValue:{operator}": {"k:missing": "1"}}, {}) is False
 
 
@@ -365,10 +375,11 @@ def test_for_any_value_and_for_all_values_on_tag_keys() -> None:
 
 
 def test_unsupported_operator_fails_closed() -> None:
-    # (Date operators are implemented since revocations need them; IP ranges are not)
+    # (Date operators are implemented since revocations need them, IP ranges for resource
+    # policies; binary comparisons are not)
     with pytest.raises(iam.PolicyError):
-        holds({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}, {})
-    document = policy(allow(Condition={"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}))
+        holds({"BinaryEquals": {"k:key": "QmluYXJ5"}}, {})
+    document = policy(allow(Condition={"BinaryEquals": {"k:key": "QmluYXJ5"}}))
     refusal = iam.decide_assume_role(request(), iam.TargetRole(ROLE_ARN, document))
     assert refusal is not None and refusal.code == "AccessDenied"
 

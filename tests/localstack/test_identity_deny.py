@@ -72,13 +72,17 @@ def test_statements_that_cannot_be_judged_here_are_skipped_and_reported() -> Non
     documents = {
         "allow": json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}),
         "on-a-bucket": json.dumps({"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "arn:aws:s3:::b"}]}),
-        "ip": json.dumps(
-            {"Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"IpAddress": {"a": "b"}}}]}
+        "binary": json.dumps(
+            {
+                "Statement": [
+                    {"Effect": "Deny", "Action": "*", "Resource": "*", "Condition": {"BinaryEquals": {"a": "b"}}}
+                ]
+            }
         ),
         "garbage": "not json",
     }
     assert explicit_deny(documents, "s3:GetObject", old, on_unreadable=lambda n, _: reported.append(n)) is None
-    assert sorted(reported) == ["garbage", "ip"]
+    assert sorted(reported) == ["binary", "garbage"]
 
 
 def test_not_action_and_url_quoted_documents() -> None:

@@ -11,6 +11,7 @@ caller, permission boundaries, SCPs and policy variables are out of scope.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -312,6 +313,14 @@ def _bool_match(actual: str, expected: str) -> bool:
     return str(actual).lower() == str(expected).lower()
 
 
+def _ip_match(actual: str, expected: str) -> bool:
+    # aws:SourceIp against an address or CIDR block; anything unparsable never matches
+    try:
+        return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
+    except ValueError:
+        return False
+
+
 # Each base operator is a positive per-value test, plus whether the operator negates it
 # (StringNotEquals x [a, b] means "equals neither a nor b").
 _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
@@ -340,6 +349,8 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "datelessthanequals": (_date(lambda a, e: a <= e), False),
     "dategreaterthan": (_date(lambda a, e: a > e), False),
     "dategreaterthanequals": (_date(lambda a, e: a >= e), False),
+    "ipaddress": (_ip_match, False),
+    "notipaddress": (_ip_match, True),
 }
 
 
@@ -395,11 +406,14 @@ def condition_holds(operator: _Operator, actual: Sequence[str] | None, expected:
         # Null tests presence itself: "true" means the key must be absent
         is_absent = not actual
         return any(is_absent == (e.lower() == "true") for e in expected)
-    if not actual:
-        # an absent key fails the test, except where IAM says otherwise: IfExists, and
-        # ForAllValues (vacuously true over the empty set)
-        return operator.if_exists or operator.qualifier == "forallvalues"
     test, negated = _OPERATORS[operator.name]
+    if not actual:
+        # an absent key fails the test, except where IAM says otherwise: IfExists,
+        # ForAllValues (vacuously true over the empty set), and a plain negated operator
+        # ("if the policy condition requires that the key is not matched, such as
+        # StringNotLike, and the key is not present, the condition is true" — IAM's
+        # condition-operator reference)
+        return operator.if_exists or operator.qualifier == "forallvalues" or (negated and not operator.qualifier)
 
     def value_passes(value: str) -> bool:
         hit = any(test(value, e) for e in expected)

@@ -82,9 +82,7 @@ def explain(
     if duration is not None:
         fields["duration_seconds"] = duration
     request = validate_request(fields)  # the service's own validation and errors
-    service = VendService(
-        policy, OfflineSts(partition=partition, account=home_account), web_identity=OfflineIssuer
-    )
+    service = VendService(policy, OfflineSts(partition=partition, account=home_account), web_identity=OfflineIssuer)
     decision = Decision(request_id=EXPLAIN_REQUEST_ID, principal_arn=principal)
     grant = service.preview(request, principal_arn=principal, decision=decision)
     assumptions = [*ASSUMPTIONS]
