@@ -13,12 +13,15 @@ CDK := node_modules/.bin/cdk
 ARCH ?= x86_64
 SYNTH_ARCH ?= arm64
 PYTEST_ARGS ?=
+# `make local`: the policy file to deploy and the caller to act as (default: its first caller).
+POLICY ?= policy.yaml
+CALLER ?=
 # LocalStack's own venv (credvend_local/launcher.py) is built with the same Python.
 export CREDVEND_LS_PYTHON ?= $(PYTHON313)
 # Node 20 is what this machine has; jsii would print an end-of-life banner on every synth.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: help install test unit e2e lint synth demo demo-stop bench lock clean
+.PHONY: help install test unit e2e lint synth demo demo-stop local local-stop bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -65,7 +68,15 @@ demo: install ## the guided tour on LocalStack, no AWS account
 	$(PY) -m demo
 
 demo-stop: $(VENV)/.installed ## stop the demo's LocalStack
-	$(PY) credvend_local/launcher.py stop --name demo
+	$(PY) -m credvend_local down --name demo
+
+# stdout carries only the export lines (eval "$$(make local)"): installing talks on stderr.
+local: ## a local credvend left running (POLICY=, CALLER=): prints export lines to eval
+	@$(MAKE) --no-print-directory install 1>&2
+	@$(PY) -m credvend_local up --policy "$(POLICY)" $(if $(CALLER),--caller "$(CALLER)")
+
+local-stop: $(VENV)/.installed ## stop the local credvend
+	@$(PY) -m credvend_local down
 
 bench: install ## benchmarks: prints the figures (the gateway one starts its own LocalStack)
 	$(PY) bench/bench_function.py
@@ -74,6 +85,7 @@ bench: install ## benchmarks: prints the figures (the gateway one starts its own
 	$(PY) bench/bench_operations.py
 	$(PY) bench/bench_gateway.py
 	$(PY) bench/bench_scale.py
+	$(PY) bench/bench_load.py
 
 lock: $(VENV)/.installed ## re-freeze requirements/lock.txt from requirements/dev.in
 	$(PIP) install -r requirements/dev.in

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from typing import Any
 
 import boto3
@@ -47,6 +48,39 @@ def create_role_session(endpoint: str, role_name: str, session_name: str = "task
     creds = sts.assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{role_name}", RoleSessionName=session_name)[
         "Credentials"
     ]
+    return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+
+
+_PRINCIPAL = re.compile(
+    r"^arn:aws:iam::(?P<account>\d{12}):(?P<kind>role|user)/(?P<path>(?:[\w+=,.@-]+/)*)(?P<name>[\w+=,.@-]{1,64})$",
+    re.ASCII,
+)
+
+
+def create_principal_credentials(
+    endpoint: str, principal_arn: str, *, session_name: str = "credvend-local", duration_seconds: int = 3600
+) -> Credentials:
+    """The IAM principal ``principal_arn`` (a policy's ``iam_principals`` entry), created in its
+    account in LocalStack if missing, and credentials of it: a session of a role (assumed by its
+    account's root, as an ECS task's or a Lambda's), or a fresh access key of a user."""
+    match = _PRINCIPAL.match(principal_arn)
+    if match is None:
+        raise ValueError(f"{principal_arn!r} is not an IAM role or user ARN")
+    account, path, name = match["account"], f"/{match['path']}", match["name"]
+    iam = admin_client("iam", endpoint, account=account)
+    if match["kind"] == "user":
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_user(UserName=name, Path=path)
+        for old in iam.list_access_keys(UserName=name)["AccessKeyMetadata"][:-1]:  # AWS allows two keys
+            iam.delete_access_key(UserName=name, AccessKeyId=old["AccessKeyId"])
+        key = iam.create_access_key(UserName=name)["AccessKey"]
+        return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+    trust = json.loads(json.dumps(_TRUST_ACCOUNT_ROOT).replace(ACCOUNT, account))
+    with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+        iam.create_role(RoleName=name, Path=path, AssumeRolePolicyDocument=json.dumps(trust))
+    creds = admin_client("sts", endpoint, account=account).assume_role(
+        RoleArn=principal_arn, RoleSessionName=session_name, DurationSeconds=duration_seconds
+    )["Credentials"]
     return Credentials(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
 
 

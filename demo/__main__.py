@@ -2,8 +2,10 @@
 granted in full on a web_identity role.
 
 Runs on LocalStack with the project's own plugins (no Docker, no AWS account): the same
-launcher, deployment and identities as the end-to-end tests. Leaves LocalStack running for
-you to explore; `make demo-stop` stops it. Secrets are never printed.
+launcher, deployment and identities as the end-to-end tests, and the same code path as
+`make local` (credvend_local/local.py). Leaves it running for you to explore, and ends with
+the `export` lines that make you the demo caller, as `make local` does; `make demo-stop`
+stops it. Vended credentials are never printed in full.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ from typing import Any
 
 import botocore.exceptions
 
-from credvend_local import deploy as cdk_deploy
-from credvend_local import launcher
-from credvend_local.identities import ACCOUNT, admin_client, client_with, create_role_session
+from credvend_local import launcher, local
+from credvend_local.identities import ACCOUNT, admin_client, client_with
 from credvend_local.sigv4 import signed_request
 
 DEMO_POLICY = Path(__file__).with_name("policy.yaml")
-WORKDIR = cdk_deploy.REPO_ROOT / ".cache" / "demo"
+NAME = "demo"  # the LocalStack instance (and `python -m credvend_local env --name demo`)
+DEMO_CALLER = "demo-task"
 TWELVE_HOURS = 43200
 HAND_WRITTEN_ROLE = "HandWrittenReportsReader"
 STEPS = 8
@@ -50,30 +52,30 @@ def show(document: dict[str, Any]) -> None:
 def start_localstack() -> launcher.LocalStack:
     step(1, "Setting up LocalStack 2026.3.0 (its own venv, credvend's test plugins)")
     started = time.monotonic()
-    launcher.install()
-    instance = launcher.start(name="demo", tie_to_parent=False, stop_at_exit=False)
+    instance = local.start(NAME)
     say(f"LocalStack is up at {instance.endpoint} ({time.monotonic() - started:.0f} s)")
     say("Its plugins run Lambda functions as local processes, check SigV4 on the API like")
     say("API Gateway does, and make STS enforce trust policies and the role-chaining limit.")
     return instance
 
 
-def deploy_stack(endpoint: str) -> cdk_deploy.Deployment:
+def deploy_stack(instance: launcher.LocalStack) -> local.LocalCredvend:
     step(2, "cdk bootstrap + cdk deploy of the real app, with demo/policy.yaml")
     say("(the same commands you would run against an AWS account)")
-    deployment = cdk_deploy.deploy(endpoint, policy_file=DEMO_POLICY, workdir=WORKDIR, echo=True)
-    say(f"deployed in {deployment.seconds:.0f} s; API: {deployment.api_url}")
+    started = time.monotonic()
+    deployment = local.deploy(instance, DEMO_POLICY)
+    say(f"deployed in {time.monotonic() - started:.0f} s; API: {deployment.api_url}")
     role_arn = json.loads(deployment.outputs["RoleArns"])["reports-reader"]
     say(f"target role: {role_arn} (MaxSessionDuration 12 h)")
     return deployment
 
 
-def create_demo_caller(endpoint: str) -> Any:
+def create_demo_caller(deployment: local.LocalCredvend) -> local.Caller:
     step(3, "A caller: a session of role credvend-demo-task, like an ECS task or a Lambda function")
-    credentials = create_role_session(endpoint, "credvend-demo-task", session_name="task-7f3a")
-    arn = client_with("sts", endpoint, credentials).get_caller_identity()["Arn"]
+    caller = local.open_caller_session(deployment, DEMO_CALLER, session_name="task-7f3a")
+    arn = client_with("sts", deployment.endpoint, caller.credentials).get_caller_identity()["Arn"]
     say(f"the caller is {arn}")
-    return credentials
+    return caller
 
 
 def hand_written_attempt(endpoint: str, caller: Any) -> None:
@@ -166,19 +168,30 @@ def refusal(api_url: str, caller: Any) -> None:
     say("Unknown callers, unknown roles and ungranted roles all get the same AccessDenied.")
 
 
+def explore(deployment: local.LocalCredvend, caller: local.Caller) -> None:
+    """The same export lines as `make local`: the demo caller's session, so the commands work."""
+    print("\n\033[1mDone.\033[0m LocalStack keeps running so you can explore, as the demo caller:")
+    say("paste the export lines below into your shell, or run")
+    say('  eval "$(.venv/bin/python -m credvend_local env --name demo --caller demo-task)"')
+    say("then:  .venv/bin/credvend get reports-reader --duration 43200   # clamped: role chaining")
+    say("       .venv/bin/credvend get batch-reader --duration 43200     # 12 hours: web_identity")
+    say("       .venv/bin/credvend get payroll-admin        # refused: AccessDenied")
+    say("       aws sts get-caller-identity                 # if you have the AWS CLI")
+    say(f"The session expires in {(caller.expires_in_seconds or 0) // 60} minutes; the env command issues a fresh one.")
+    say("Stop it with: make demo-stop")
+    print("\n".join(local.export_lines(deployment, caller)), flush=True)
+
+
 def main() -> int:
     instance = start_localstack()
-    deployment = deploy_stack(instance.endpoint)
-    caller = create_demo_caller(instance.endpoint)
-    hand_written_attempt(instance.endpoint, caller)
-    payload = vend_through_credvend(deployment.api_url, caller)
-    vend_web_identity(deployment.api_url, instance.endpoint, caller)
+    deployment = deploy_stack(instance)
+    caller = create_demo_caller(deployment)
+    hand_written_attempt(instance.endpoint, caller.credentials)
+    payload = vend_through_credvend(deployment.api_url, caller.credentials)
+    vend_web_identity(deployment.api_url, instance.endpoint, caller.credentials)
     use_credentials(instance.endpoint, payload)
-    refusal(deployment.api_url, caller)
-    print("\n\033[1mDone.\033[0m LocalStack keeps running so you can explore:")
-    say('eval "$(.venv/bin/python credvend_local/launcher.py env --name demo)"')
-    say(f"CREDVEND_ENDPOINT={deployment.api_url} .venv/bin/credvend --help")
-    say("Stop it with: make demo-stop")
+    refusal(deployment.api_url, caller.credentials)
+    explore(deployment, caller)
     return 0
 
 

@@ -103,8 +103,18 @@ def test_an_entry_has_no_field_that_could_hold_a_secret() -> None:
         "operation",  # AssumeRole or AssumeRoleWithWebIdentity
         "subject",  # a web identity token's sub claim (a caller name), never the token
         "request_id",  # STS's RequestId of the answer: an identifier, as in CloudTrail
+        "access_key_id",  # the issued session's key id: an identifier (CloudTrail logs it), not a secret
     }
     json.dumps(journal.snapshot())  # what the route serves is plain JSON
+
+
+def test_an_allowed_entry_names_the_key_id_it_issued() -> None:
+    journal = AssumeRoleJournal()
+    _record(journal, access_key_id="ASIAEXAMPLE")
+    _record(journal, error_code="AccessDenied", error_message="no")
+    allowed, refused = journal.snapshot()["entries"]
+    assert (allowed["outcome"], allowed["access_key_id"]) == ("allowed", "ASIAEXAMPLE")
+    assert (refused["outcome"], refused["access_key_id"]) == ("refused", None)
 
 
 @pytest.mark.parametrize(("query", "after"), [({}, 0), ({"after": "0"}, 0), ({"after": "17"}, 17)])

@@ -41,6 +41,9 @@ class JournalEntry:
     operation: str = "AssumeRole"
     subject: str | None = None
     request_id: str | None = None  # STS's RequestId in the answer (CloudTrail's requestID)
+    # The issued session's key id (allowed only; not a secret, CloudTrail shows it too): ties
+    # credentials a test received to the one AssumeRole that issued them.
+    access_key_id: str | None = None
 
 
 class AssumeRoleJournal:
@@ -67,6 +70,7 @@ class AssumeRoleJournal:
         operation: str = "AssumeRole",
         subject: str | None = None,
         request_id: str | None = None,
+        access_key_id: str | None = None,
     ) -> JournalEntry:
         with self._lock:
             self._last_seq += 1
@@ -84,6 +88,7 @@ class AssumeRoleJournal:
                 operation=operation,
                 subject=subject,
                 request_id=request_id,
+                access_key_id=access_key_id,
             )
             if len(self._entries) == self._entries.maxlen:
                 self._dropped += 1

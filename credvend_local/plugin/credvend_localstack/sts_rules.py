@@ -129,7 +129,8 @@ def journal_assume_role(chain: HandlerChain, context: RequestContext, response: 
     elif response.status_code >= 400:
         JOURNAL.record(**pending, error_code=f"HTTP{response.status_code}")
     else:
-        JOURNAL.record(**pending)
+        issued = (context.service_response or {}).get("Credentials") or {}
+        JOURNAL.record(**pending, access_key_id=issued.get("AccessKeyId"))
 
 
 def serve_journal(request: Any, **_: Any) -> Any:
