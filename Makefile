@@ -83,6 +83,7 @@ bench: install ## benchmarks: prints the figures (the gateway one starts its own
 	$(PY) bench/bench_oidc.py
 	$(PY) bench/bench_issuance.py
 	$(PY) bench/bench_sidecar.py
+	$(PY) bench/bench_operations.py
 	$(PY) bench/bench_gateway.py
 	$(PY) bench/bench_scale.py
 	$(PY) bench/bench_load.py

@@ -266,7 +266,7 @@ class CredvendClient:
         self._rand = rand
         self._user_agent = user_agent
 
-    def credentials_url(self, role: str, *, duration: int | None, fmt: str) -> str:
+    def credentials_url(self, role: str, *, duration: int | None, fmt: str, dry_run: bool = False) -> str:
         if not ALIAS_PATTERN.fullmatch(role):
             raise UsageError("InvalidRole", f"{role!r} is not a role alias (letters, digits, '_', '.', '-')")
         if fmt not in FORMATS:
@@ -274,6 +274,8 @@ class CredvendClient:
         query: dict[str, str] = {"format": fmt}
         if duration is not None:
             query["duration_seconds"] = str(duration)
+        if dry_run:
+            query["dry_run"] = "true"
         route = "oidc/credentials" if self._token is not None else "credentials"
         return f"{self.endpoint}/{route}/{quote(role, safe='')}?{urlencode(sorted(query.items()))}"
 
@@ -290,9 +292,12 @@ class CredvendClient:
             SigV4Auth(self._credentials(), SERVICE, self.region).add_auth(request)
         return request
 
-    def vend(self, role: str, *, duration: int | None = None, fmt: str = "json") -> dict[str, Any]:
-        """``GET /credentials/{role}``: the parsed JSON answer, or a :class:`CredvendError`."""
-        url = self.credentials_url(role, duration=duration, fmt=fmt)
+    def vend(
+        self, role: str, *, duration: int | None = None, fmt: str = "json", dry_run: bool = False
+    ) -> dict[str, Any]:
+        """``GET /credentials/{role}``: the parsed JSON answer, or a :class:`CredvendError`.
+        With ``dry_run``, the grant the service would give now, and no credentials."""
+        url = self.credentials_url(role, duration=duration, fmt=fmt, dry_run=dry_run)
         attempt = 0
         while True:
             attempt += 1

@@ -21,6 +21,8 @@ from types import FrameType
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
+import botocore.session  # type: ignore[import-untyped, unused-ignore]
+
 from credvend_client import __version__
 from credvend_client.api import (
     ENDPOINT_ENV,
@@ -33,7 +35,7 @@ from credvend_client.api import (
     guard_credential_process_recursion,
 )
 from credvend_client.credentials import VendedCredentials, checked_credential_process
-from credvend_client.errors import CredvendError, ExitCode, UsageError, one_line
+from credvend_client.errors import CredvendError, DeniedError, ExitCode, UpstreamError, UsageError, one_line
 
 PROG = "credvend"
 POLICY_FILE_ENV = "CREDVEND_POLICY_FILE"
@@ -135,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
         "env: export lines for eval",
     )
     _token_file_option(get)
+    get.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the grant the service would give now (caller, role, session name, granted duration and "
+        "what limited it) without issuing credentials",
+    )
     get.set_defaults(run=run_get)
 
     process = commands.add_parser(
@@ -204,6 +212,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     trust.set_defaults(run=run_trust_policy)
 
+    revoke = commands.add_parser(
+        "revoke",
+        help="deny one caller's live sessions (operator)",
+        description="With your own AWS credentials (an operator of the stack's account): put the inline policy "
+        "credvend-revocations on each affected created role, denying everything to CALLER's sessions issued "
+        "before TIME (default now). Other callers' sessions keep working; CALLER's next vend works. "
+        "--list shows revocations in place; --clear lifts CALLER's. For a role credvend does not own "
+        "(arn: in the policy file) the statement is printed for its owner. A later cdk deploy keeps them.",
+    )
+    revoke.add_argument("--caller", metavar="NAME", help="caller name in the policy file")
+    revoke.add_argument(
+        "--role",
+        action="append",
+        dest="roles",
+        metavar="ALIAS",
+        help="only this role (repeatable; default: every role the policy grants CALLER)",
+    )
+    revoke.add_argument(
+        "--before", metavar="TIME", help="revoke sessions issued before TIME, ISO 8601 with a zone (default: now)"
+    )
+    revoke_mode = revoke.add_mutually_exclusive_group()
+    revoke_mode.add_argument("--list", action="store_true", help="list the revocations on the created roles")
+    revoke_mode.add_argument("--clear", action="store_true", help="lift CALLER's revocation")
+    revoke.add_argument("--policy", metavar="FILE", help=f"policy file (default: ${POLICY_FILE_ENV}, else policy.yaml)")
+    revoke.add_argument("--profile", help="AWS profile to act with (default: the credential chain)")
+    revoke.add_argument("--region", help="region for IAM's endpoint (default: the chain's)")
+    revoke.set_defaults(run=run_revoke)
+
     policy = commands.add_parser("policy", help="work with the policy file", description="Work with the policy file.")
     policy_commands = policy.add_subparsers(
         dest="policy_command", metavar="COMMAND", required=True, parser_class=_Parser
@@ -226,6 +262,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--organization-id", metavar="ID", help="as the app's organization_id context")
     check.set_defaults(run=run_policy_check)
+    explain = policy_commands.add_parser(
+        "explain",
+        help="the grant a caller would get, from the policy file alone",
+        description="Print the decision the deployed function would make for a caller and a role, from the "
+        "policy file alone, with the function's own code: the grant (granted duration and what limited it, "
+        "session name, source identity) or the denial and its reason. Offline it assumes the function runs "
+        "on AWS Lambda (assume_role grants are role chaining, at most 1 hour) and says so. Exit 0 granted, "
+        "3 denied, 2 usage.",
+    )
+    explain.add_argument("file", nargs="?", metavar="FILE", help=f"default: ${POLICY_FILE_ENV}, else policy.yaml")
+    explain.add_argument("--role", required=True, metavar="ALIAS", help="role alias the caller asks for")
+    explain.add_argument(
+        "--principal",
+        required=True,
+        metavar="ARN",
+        help="the caller's SigV4 identity: an IAM user or role ARN, or an assumed-role session ARN",
+    )
+    explain.add_argument("--duration", type=_duration, metavar="N", help="seconds requested (default: the policy's)")
+    explain.add_argument(
+        "--account", metavar="ID", help="account the stack deploys to (created roles' ARNs; default: the caller's)"
+    )
+    explain.set_defaults(run=run_policy_explain)
     return parser
 
 
@@ -255,6 +313,14 @@ def _print_json(document: Any, *, indent: int | None = 2) -> None:
 
 def run_get(args: argparse.Namespace) -> int:
     client = _client(args)
+    if args.dry_run:
+        if args.format != "json":
+            raise UsageError("InvalidFormat", "--dry-run prints the grant as JSON; it has no credentials to format")
+        answer = client.vend(args.role, duration=args.duration, fmt="json", dry_run=True)
+        if answer.get("DryRun") is not True or not isinstance(answer.get("Grant"), dict) or "Credentials" in answer:
+            raise UpstreamError("InvalidResponse", "the service did not answer the dry run with a grant")
+        _print_json(answer)
+        return ExitCode.OK
     if args.format == "credential-process":
         _print_json(
             checked_credential_process(client.vend(args.role, duration=args.duration, fmt="credential_process"))
@@ -331,6 +397,74 @@ def run_policy_check(args: argparse.Namespace) -> int:
     if over:
         raise UsageError("OverQuota", f"{path}: {len(over)} document(s) over AWS quotas")
     sys.stdout.write(f"{path}: ok ({len(policy.roles)} role(s), {len(policy.callers)} caller(s))\n")
+    return ExitCode.OK
+
+
+def run_policy_explain(args: argparse.Namespace) -> int:
+    # The function's own domain code (shipped with the client, see pyproject.toml), so the
+    # explanation is the service's decision, not a second implementation of it.
+    from credvend.domain.errors import AccessDenied
+    from credvend.domain.errors import CredvendError as DecisionError
+    from credvend.domain.explain import explain
+    from credvend.domain.formats import grant_document
+
+    path, policy = _load_policy(args.file)
+    answer: dict[str, Any] = {"DryRun": True, "Policy": str(path)}
+    try:
+        explanation = explain(
+            policy, principal_arn=args.principal, alias=args.role, duration=args.duration, account=args.account
+        )
+    except DecisionError as exc:
+        error: dict[str, Any] = {"Code": exc.code, "Message": exc.message}
+        if isinstance(exc, AccessDenied):
+            error["Reason"] = exc.reason  # what the service logs and never tells the caller
+        answer["Error"] = error
+        _print_json(answer)
+        reason = f" ({error['Reason']})" if "Reason" in error else ""
+        failure = DeniedError if exc.status in (401, 403) else UsageError
+        raise failure(exc.code, f"{exc.message}{reason}") from None
+    answer["Grant"] = grant_document(explanation.grant)
+    answer["Assumptions"] = list(explanation.assumptions)
+    _print_json(answer)
+    return ExitCode.OK
+
+
+def _iam_client(args: argparse.Namespace) -> Any:
+    from botocore.exceptions import BotoCoreError  # type: ignore[import-untyped, unused-ignore]
+
+    try:
+        session = botocore.session.Session(profile=args.profile or os.environ.get(PROFILE_ENV) or None)
+        region = args.region or os.environ.get("AWS_REGION") or session.get_config_variable("region") or "us-east-1"
+        return session.create_client("iam", region_name=region)
+    except BotoCoreError as exc:
+        raise UsageError("InvalidConfig", str(exc)) from None
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from credvend_client import revoke
+    from credvend_policy.revocation import parse_time
+
+    if args.list:
+        if args.caller or args.roles or args.before:
+            raise UsageError("Usage", "--list takes no --caller, --role or --before")
+        _, policy = _load_policy(args.policy)
+        _print_json(revoke.listing(_iam_client(args), policy))
+        return ExitCode.OK
+    if not args.caller:
+        raise UsageError("Usage", "name the caller: --caller NAME (or --list)")
+    _, policy = _load_policy(args.policy)
+    if args.clear:
+        if args.before:
+            raise UsageError("Usage", "--clear takes no --before")
+        _print_json(revoke.clear(_iam_client(args), policy, caller=args.caller, aliases=args.roles))
+        return ExitCode.OK
+    try:
+        before = parse_time(args.before) if args.before else datetime.now(UTC)
+    except ValueError as exc:
+        raise UsageError("InvalidTime", str(exc)) from None
+    _print_json(revoke.revoke(_iam_client(args), policy, caller=args.caller, aliases=args.roles, before=before))
     return ExitCode.OK
 
 

@@ -48,6 +48,47 @@ ACCESS_LOG_FORMAT = json.dumps(
 )
 
 
+# CONTRACT §12: API Gateway's own answers (bad signature, throttling, validation...) in the
+# function's error shape (§2), so a client reads one shape whoever answered. Status None
+# keeps the status API Gateway chose (DEFAULT_4XX/5XX cover many).
+GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str], ...] = (
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "401", "Unauthenticated"),  # unsigned, or an unknown path
+    (apigw.ResponseType.INVALID_SIGNATURE, "401", "Unauthenticated"),
+    (apigw.ResponseType.EXPIRED_TOKEN, "401", "Unauthenticated"),
+    (apigw.ResponseType.UNAUTHORIZED, "401", "Unauthenticated"),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "AccessDenied"),  # the resource policy
+    (apigw.ResponseType.THROTTLED, "429", "Throttled"),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "Throttled"),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "InvalidRequest"),
+    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "InvalidRequest"),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "PayloadTooLarge"),
+    (apigw.ResponseType.DEFAULT_4_XX, None, "InvalidRequest"),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "InternalError"),
+)
+THROTTLED_CODE = "Throttled"
+RETRY_AFTER_SECONDS = 1  # what the function says for STS throttling too
+
+
+def gateway_error_template(code: str) -> str:
+    """The §2 error body as a gateway response template. ``messageString`` is API Gateway's
+    message already quoted and escaped as a JSON string (e.g. a signature mismatch's hint)."""
+    return '{"Error":{"Code":"' + code + '","Message":$context.error.messageString},"RequestId":"$context.requestId"}'
+
+
+def add_gateway_responses(api: apigw.RestApi) -> None:
+    for response_type, status, code in GATEWAY_RESPONSES:
+        headers = {"Content-Type": "'application/json'"}
+        if code == THROTTLED_CODE:
+            headers["Retry-After"] = f"'{RETRY_AFTER_SECONDS}'"
+        api.add_gateway_response(
+            f"Gateway{response_type.response_type}",
+            type=response_type,
+            status_code=status,
+            response_headers=headers,
+            templates={"application/json": gateway_error_template(code)},
+        )
+
+
 def invoke_policy(
     caller_principal_arns: Sequence[str],
     *,
@@ -151,6 +192,7 @@ class VendingApi(Construct):
 
         # RestApi adds its own "Endpoint" output; the stack's ApiUrl is the one documented.
         self.api.node.try_remove_child("Endpoint")
+        add_gateway_responses(self.api)
 
         # The resource policy is computed at synth, from the routes as they are then: a
         # route added later (public or IAM) is covered without anyone re-building it. The
@@ -195,6 +237,7 @@ class VendingApi(Construct):
                 "method.request.path.role": True,
                 "method.request.querystring.duration_seconds": False,
                 "method.request.querystring.format": False,
+                "method.request.querystring.dry_run": False,
             },
         )
 
@@ -217,6 +260,7 @@ class VendingApi(Construct):
                     "method.request.path.role": True,
                     "method.request.querystring.duration_seconds": False,
                     "method.request.querystring.format": False,
+                    "method.request.querystring.dry_run": False,
                 },
             ),
         ]

@@ -60,6 +60,7 @@ class VendingFunction(Construct):
         service_name: str = "credvend",
     ) -> None:
         super().__init__(scope, construct_id)
+        self.service_name = service_name  # Powertools service and metrics namespace
 
         self.log_group = logs.LogGroup(
             self,

@@ -12,6 +12,7 @@ from constructs import Construct
 from credvend_policy import Policy, parse_arn
 from credvend_policy.quotas import EXTERNAL_STATEMENT_OVERHEAD, chunk_arns
 from credvend_policy.trust import VENDING_ACTIONS, WIDEST_ISSUER, WIDEST_PARTITION, oidc_provider_arn, trust_policy
+from infra.components.dashboard import OperationsDashboard
 from infra.components.issuer import PUBLIC_ROUTES, OidcIssuer
 from infra.components.target_roles import STACK_TAG, TargetRoles
 from infra.components.vending_api import STAGE_NAME, VendingApi
@@ -82,6 +83,14 @@ class CredvendStack(Stack):
             oidc_provider_arn=self.issuer.provider_arn if self.issuer else None,
         )
         self._grant_vending(self.vending.role)
+        self.operations = OperationsDashboard(
+            self,
+            "Operations",
+            namespace=self.vending.service_name,
+            service_name=self.vending.service_name,
+            function=self.vending.function,
+            api=self.api.api,
+        )
         self._outputs()
 
     # --- web identity (CONTRACT §9) ------------------------------------------------------

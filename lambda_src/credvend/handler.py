@@ -22,6 +22,7 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+    from credvend import metric_names
     from credvend.domain.authorize import OidcIdentity, verified_principal_arn
     from credvend.domain.errors import (
         AccessDenied,
@@ -31,7 +32,7 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
         Throttled,
         Unauthenticated,
     )
-    from credvend.domain.formats import render
+    from credvend.domain.formats import render, render_dry_run
     from credvend.domain.requests import VendRequest, check_proxy_event, parse_body, parse_path_and_query
     from credvend.domain.vend import Decision, StsPort, VendService
     from credvend.settings import Settings
@@ -291,13 +292,16 @@ class Runtime:
             principal_arn = verified_principal_arn(self._principal_arn)
         service = self.service
         service.learn_home(getattr(self._context, "invoked_function_arn", None))
-        vended = service.vend(
-            request,
-            principal_arn=principal_arn,
-            token=token,
-            decision=decision,
-            time_left=_time_left(self._context),
-        )
+        time_left = _time_left(self._context)
+        if request.dry_run:
+            grant = service.preview(
+                request, principal_arn=principal_arn, token=token, decision=decision, time_left=time_left
+            )
+            decision.outcome = "dry_run"
+            return Response(
+                status_code=200, content_type=JSON, body=_json(render_dry_run(grant, request_id=decision.request_id))
+            )
+        vended = service.vend(request, principal_arn=principal_arn, token=token, decision=decision, time_left=time_left)
         decision.outcome = "vended"
         body = render(vended, request.format, request_id=decision.request_id)
         return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": "no-store"})
@@ -335,23 +339,26 @@ class Runtime:
         else:
             self.logger.info(_LOG_MESSAGE, extra=fields)
         metrics = self.metrics
-        if decision.outcome == "vended":
-            metrics.add_metric(name="Vends", unit=MetricUnit.Count, value=1)
-        elif decision.outcome == "denied":
-            metrics.add_metric(name="Denials", unit=MetricUnit.Count, value=1)
-        elif decision.outcome == "invalid":
-            metrics.add_metric(name="InvalidRequests", unit=MetricUnit.Count, value=1)
-        else:
-            metrics.add_metric(name="Errors", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=_outcome_metric(decision), unit=MetricUnit.Count, value=1)
         if decision.sts_latency_ms is not None:
-            metrics.add_metric(name="StsLatency", unit=MetricUnit.Milliseconds, value=decision.sts_latency_ms)
+            metrics.add_metric(
+                name=metric_names.STS_LATENCY, unit=MetricUnit.Milliseconds, value=decision.sts_latency_ms
+            )
         if decision.outcome == "vended":
             for reason in decision.limited_by:
                 with single_metric(
-                    name="Clamps", unit=MetricUnit.Count, value=1, namespace=self.settings.metrics_namespace
+                    name=metric_names.CLAMPS, unit=MetricUnit.Count, value=1, namespace=self.settings.metrics_namespace
                 ) as metric:
-                    metric.add_dimension(name="service", value=self.settings.service_name)
-                    metric.add_dimension(name="Reason", value=reason)
+                    metric.add_dimension(name=metric_names.SERVICE_DIMENSION, value=self.settings.service_name)
+                    metric.add_dimension(name=metric_names.CLAMP_REASON_DIMENSION, value=reason)
+
+
+def _outcome_metric(decision: Decision) -> str:
+    """The count a request adds to (credvend/metric_names.py). A 429 is its own metric, not an
+    error: STS throttling is load, and is alarmed on apart from failures."""
+    if decision.error_code == Throttled.code:
+        return metric_names.THROTTLES
+    return metric_names.OUTCOME_METRICS.get(decision.outcome, metric_names.ERRORS)
 
 
 def _request_id(event: Any, context: Any) -> str:

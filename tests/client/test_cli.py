@@ -300,7 +300,17 @@ def test_no_credentials_is_a_usage_error(
 
 
 @pytest.mark.parametrize(
-    "argv", [[], ["get"], ["credential-process"], ["serve"], ["trust-policy"], ["policy"], ["policy", "check"]]
+    "argv",
+    [
+        [],
+        ["get"],
+        ["credential-process"],
+        ["serve"],
+        ["trust-policy"],
+        ["policy"],
+        ["policy", "check"],
+        ["policy", "explain"],
+    ],
 )
 def test_every_command_has_help(run_cli: Any, argv: list[str]) -> None:
     result = run_cli(*argv, "--help")

@@ -180,7 +180,9 @@ def test_a_caller_from_an_account_the_policy_does_not_name_is_refused_by_the_gat
     assert refused.headers["x-amzn-ErrorType"] == "AccessDeniedException"
     api_id = api_url.split("/_aws/execute-api/", 1)[1].split("/", 1)[0]
     resource = f"arn:aws:execute-api:us-east-1:********0000:{api_id}/v1/POST/credentials"
-    message = refused.json()["Message"]
+    # API Gateway's ACCESS_DENIED, in the contract's shape (its gateway responses, CONTRACT §12)
+    assert refused.json()["Error"]["Code"] == "AccessDenied"
+    message = refused.json()["Error"]["Message"]
     assert message.startswith(
         f"User: {outsider_arn} is not authorized to perform: execute-api:Invoke on resource: {resource}"
     )
@@ -193,8 +195,9 @@ def test_a_caller_from_an_account_the_policy_does_not_name_is_refused_by_the_gat
 def test_anonymous_callers_are_refused_on_the_iam_routes(endpoint: str, api_url: str) -> None:
     for method, path in (("POST", "credentials"), ("GET", "credentials/reports-reader")):
         response = requests.request(method, f"{api_url}/{path}", timeout=30)
-        assert response.status_code == 403
-        assert response.json()["message"] == "Missing Authentication Token"
+        # API Gateway's MISSING_AUTHENTICATION_TOKEN, in the contract's shape (CONTRACT §12)
+        assert response.status_code == 401
+        assert response.json()["Error"] == {"Code": "Unauthenticated", "Message": "Missing Authentication Token"}
 
     # and the deployed resource policy itself shuts anonymous callers out of those routes,
     # so opening a method by mistake would not open it to the internet
@@ -240,7 +243,7 @@ def test_the_public_routes_and_only_they_answer_anonymous_callers(endpoint: str,
             continue
         assert response.status_code == 200, (method, path, describe(response))
     iam_only = signed_request("POST", f"{api_url}/credentials", None, body={"role": "reports-reader"})
-    assert iam_only.status_code == 403
+    assert iam_only.status_code == 401  # unsigned: the gateway's Unauthenticated (CONTRACT §12)
 
 
 def test_scale_policy_file_is_what_the_generator_promises(scale_policy: dict[str, Any]) -> None:

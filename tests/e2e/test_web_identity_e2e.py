@@ -169,8 +169,9 @@ def test_the_jwks_is_the_stacks_kms_public_key(api_url, endpoint, signing_key) -
 def test_every_iam_route_still_refuses_an_unsigned_request(api_url, method: str, path: str) -> None:
     body = {"role": WEB_ROLE} if method == "POST" else None
     response = signed_request(method, f"{api_url}{path}", None, body=body)
-    assert response.status_code == 403, describe(response)
-    assert response.json()["message"] == "Missing Authentication Token"
+    # API Gateway's refusal, in the contract's shape (its gateway responses, CONTRACT §12)
+    assert response.status_code == 401, describe(response)
+    assert response.json()["Error"] == {"Code": "Unauthenticated", "Message": "Missing Authentication Token"}
 
 
 # -- what STS itself refuses ---------------------------------------------------------------

@@ -172,7 +172,11 @@ def test_a_named_principal_never_matches_anonymous() -> None:
 
 
 def test_unreadable_policy_fails_closed() -> None:
-    document = policy(allow("*", "execute-api:/*", DateGreaterThan={"aws:CurrentTime": "2020-01-01T00:00:00Z"}))
+    # (Date operators are evaluated since the revocation rules needed them: aws:CurrentTime
+    # after 2020 allows; binary comparisons remain unimplemented)
+    dated = policy(allow("*", "execute-api:/*", DateGreaterThan={"aws:CurrentTime": "2020-01-01T00:00:00Z"}))
+    assert rp.authorize_invoke(dated, invoke(session(API_ACCOUNT))) is None
+    document = policy(allow("*", "execute-api:/*", BinaryEquals={"aws:CurrentTime": "QmluYXJ5"}))
     assert rp.authorize_invoke(document, invoke(session(API_ACCOUNT))) is not None
     assert rp.authorize_invoke("not json", invoke(None)) is not None
 

@@ -307,6 +307,12 @@ ALL_OPERATORS = [
     "ArnLike",
     "ArnNotEquals",
     "ArnNotLike",
+    "DateEquals",
+    "DateNotEquals",
+    "DateLessThan",
+    "DateLessThanEquals",
+    "DateGreaterThan",
+    "DateGreaterThanEquals",
 ]
 
 
@@ -369,9 +375,11 @@ def test_for_any_value_and_for_all_values_on_tag_keys() -> None:
 
 
 def test_unsupported_operator_fails_closed() -> None:
+    # (Date operators are implemented since revocations need them, IP ranges for resource
+    # policies; binary comparisons are not)
     with pytest.raises(iam.PolicyError):
-        holds({"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}, {})
-    document = policy(allow(Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01"}}))
+        holds({"BinaryEquals": {"k:key": "QmluYXJ5"}}, {})
+    document = policy(allow(Condition={"BinaryEquals": {"k:key": "QmluYXJ5"}}))
     refusal = iam.decide_assume_role(request(), iam.TargetRole(ROLE_ARN, document))
     assert refusal is not None and refusal.code == "AccessDenied"
 

@@ -102,6 +102,7 @@ def test_an_entry_has_no_field_that_could_hold_a_secret() -> None:
         "error_message",
         "operation",  # AssumeRole or AssumeRoleWithWebIdentity
         "subject",  # a web identity token's sub claim (a caller name), never the token
+        "request_id",  # STS's RequestId of the answer: an identifier, as in CloudTrail
         "access_key_id",  # the issued session's key id: an identifier (CloudTrail logs it), not a secret
     }
     json.dumps(journal.snapshot())  # what the route serves is plain JSON

@@ -583,3 +583,18 @@ def test_odd_header_shapes_are_401_never_500(sts: CountingSts, mangle: dict[str,
     status, body = call(event)
     assert (status, body["Error"]["Code"]) == (401, "Unauthenticated")
     assert sts.calls == 0
+
+
+def test_dry_run_on_the_oidc_route_issues_nothing(sts: CountingSts, github: LocalOidcIssuer) -> None:
+    token = github.github_token(repository="acme/app", environment="prod")
+    status, body = call(
+        oidc_event("POST", "/oidc/credentials", token=token, body={"role": "deployer", "dry_run": True})
+    )
+    assert status == 200, body
+    assert body["DryRun"] is True
+    assert body["Grant"]["Caller"] == "deploy-prod"
+    assert "Credentials" not in body
+    assert sts.assume_calls == []
+    forged = github.forge("alg_none", github.github_claims(repository="acme/app", environment="prod"))
+    status, _ = call(oidc_event("POST", "/oidc/credentials", token=forged, body={"role": "deployer", "dry_run": True}))
+    assert status == 401

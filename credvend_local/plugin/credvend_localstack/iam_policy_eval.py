@@ -4,7 +4,7 @@ Pure: no LocalStack or AWS imports, so it is unit-tested on its own and the Loca
 hook (sts_rules.py) only has to translate a request into `AssumeRoleRequest`.
 
 Scope is what a trust policy can contain and what credvend's stacks use: AWS principals,
-Allow/Deny, Action/NotAction, and the String/Numeric/Bool/Null/Arn condition operators with
+Allow/Deny, Action/NotAction, and the String/Numeric/Date/Bool/Null/Arn condition operators with
 the ForAnyValue:/ForAllValues: qualifiers and the IfExists suffix. Identity policies of the
 caller, permission boundaries, SCPs and policy variables are out of scope.
 """
@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from functools import lru_cache
 from typing import Any, Literal
@@ -288,6 +289,26 @@ def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bo
     return matches
 
 
+def _to_time(value: Any) -> float | None:
+    """IAM's date values: ISO 8601 (``2026-12-03T08:00:00Z``, fractions allowed) or epoch seconds."""
+    text = str(value).strip()
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _date(compare: Callable[[float, float], bool]) -> Callable[[str, str], bool]:
+    def matches(actual: str, expected: str) -> bool:
+        a, e = _to_time(actual), _to_time(expected)
+        return a is not None and e is not None and compare(a, e)
+
+    return matches
+
+
 def _bool_match(actual: str, expected: str) -> bool:
     return str(actual).lower() == str(expected).lower()
 
@@ -322,6 +343,12 @@ _OPERATORS: dict[str, tuple[Callable[[str, str], bool], bool]] = {
     "numericgreaterthan": (_numeric(lambda a, e: a > e), False),
     "numericgreaterthanequals": (_numeric(lambda a, e: a >= e), False),
     "bool": (_bool_match, False),
+    "dateequals": (_date(lambda a, e: a == e), False),
+    "datenotequals": (_date(lambda a, e: a == e), True),
+    "datelessthan": (_date(lambda a, e: a < e), False),
+    "datelessthanequals": (_date(lambda a, e: a <= e), False),
+    "dategreaterthan": (_date(lambda a, e: a > e), False),
+    "dategreaterthanequals": (_date(lambda a, e: a >= e), False),
     "ipaddress": (_ip_match, False),
     "notipaddress": (_ip_match, True),
 }

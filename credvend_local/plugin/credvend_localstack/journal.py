@@ -40,6 +40,7 @@ class JournalEntry:
     # (the token's issuer when no provider matched) and subject the token's sub claim
     operation: str = "AssumeRole"
     subject: str | None = None
+    request_id: str | None = None  # STS's RequestId in the answer (CloudTrail's requestID)
     # The issued session's key id (allowed only; not a secret, CloudTrail shows it too): ties
     # credentials a test received to the one AssumeRole that issued them.
     access_key_id: str | None = None
@@ -68,6 +69,7 @@ class AssumeRoleJournal:
         error_message: str | None = None,
         operation: str = "AssumeRole",
         subject: str | None = None,
+        request_id: str | None = None,
         access_key_id: str | None = None,
     ) -> JournalEntry:
         with self._lock:
@@ -85,6 +87,7 @@ class AssumeRoleJournal:
                 error_message=error_message,
                 operation=operation,
                 subject=subject,
+                request_id=request_id,
                 access_key_id=access_key_id,
             )
             if len(self._entries) == self._entries.maxlen:

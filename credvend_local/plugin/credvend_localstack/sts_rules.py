@@ -105,6 +105,7 @@ def enforce_assume_role_rules(chain: HandlerChain, context: RequestContext, resp
         "role_session_name": assume.role_session_name,
         "duration_seconds": assume.duration_seconds,
         "source_identity": effective_source_identity(assume),
+        "request_id": context.request_id,  # what the answer carries as its RequestId
     }
     refusal = decide_assume_role(assume, lookup_role(role_arn))
     if refusal is not None:

@@ -853,6 +853,7 @@ def judged_assume_role_with_web_identity(
             error_message=error_message,
             operation=OPERATION,
             subject=verdict.subject,
+            request_id=context.request_id,  # the answer's RequestId (CloudTrail's requestID)
         )
 
     if verdict.grant is None:

@@ -225,6 +225,14 @@ class BotoSts:
         return response
 
 
+def request_id_of(response: Any) -> str | None:
+    """STS's RequestId for a call (``x-amzn-RequestId``): CloudTrail records it as the event's
+    ``requestID``, so the decision line and the CloudTrail event join on it."""
+    metadata = response.get("ResponseMetadata") if isinstance(response, dict) else None
+    request_id = metadata.get("RequestId") if isinstance(metadata, dict) else None
+    return request_id if isinstance(request_id, str) and request_id else None
+
+
 def _assumed_role(response: dict[str, Any]) -> AssumedRole:
     creds = response["Credentials"]
     user = response["AssumedRoleUser"]
@@ -237,6 +245,7 @@ def _assumed_role(response: dict[str, Any]) -> AssumedRole:
         ),
         assumed_role_arn=user["Arn"],
         assumed_role_id=user["AssumedRoleId"],
+        request_id=request_id_of(response),
     )
 
 

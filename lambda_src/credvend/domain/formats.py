@@ -42,6 +42,7 @@ class AssumedRole:
     credentials: Credentials
     assumed_role_arn: str
     assumed_role_id: str
+    request_id: str | None = None  # STS's RequestId: CloudTrail's requestID for this issuance
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,6 @@ def render(vended: Vended, fmt: Format, *, request_id: str) -> dict[str, Any]:
             "RoleArn": vended.grant.role_arn,
             "AccountId": account_of(vended.grant.role_arn),
         }
-    grant = vended.grant
     return {
         "Credentials": {
             "AccessKeyId": creds.access_key_id,
@@ -103,16 +103,27 @@ def render(vended: Vended, fmt: Format, *, request_id: str) -> dict[str, Any]:
             "Expiration": expiration,
         },
         "AssumedRoleUser": {"Arn": vended.assumed.assumed_role_arn, "AssumedRoleId": vended.assumed.assumed_role_id},
-        "Grant": {
-            "Caller": grant.caller,
-            "Role": grant.role,
-            "RoleArn": grant.role_arn,
-            "RoleSessionName": grant.session_name,
-            "SourceIdentity": grant.source_identity,
-            "RequestedDurationSeconds": grant.requested,
-            "GrantedDurationSeconds": grant.granted,
-            "LimitedBy": [str(reason) for reason in grant.limited_by],
-            "Issuance": grant.issuance,
-        },
+        "Grant": grant_document(vended.grant),
         "RequestId": request_id,
     }
+
+
+def grant_document(grant: GrantRecord) -> dict[str, Any]:
+    """``Grant`` as every answer shows it: the json envelope, a dry run, ``credvend policy explain``."""
+    return {
+        "Caller": grant.caller,
+        "Role": grant.role,
+        "RoleArn": grant.role_arn,
+        "RoleSessionName": grant.session_name,
+        "SourceIdentity": grant.source_identity,
+        "RequestedDurationSeconds": grant.requested,
+        "GrantedDurationSeconds": grant.granted,
+        "LimitedBy": [str(reason) for reason in grant.limited_by],
+        "Issuance": grant.issuance,
+    }
+
+
+def render_dry_run(grant: GrantRecord, *, request_id: str) -> dict[str, Any]:
+    """A dry run's answer (CONTRACT §11): the grant, and no ``Credentials`` key at all, whatever
+    the requested format (a dry run has no credentials to put in one)."""
+    return {"DryRun": True, "Grant": grant_document(grant), "RequestId": request_id}

@@ -9,14 +9,17 @@ from collections.abc import Iterable, Mapping
 from itertools import chain
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from credvend.domain.errors import InvalidDuration, InvalidRequest, PayloadTooLarge
 from credvend.domain.formats import Format
 from credvend_policy import STS_MAX_DURATION
 
 MAX_BODY_BYTES = 8 * 1024
-_QUERY_FIELDS = frozenset({"duration_seconds", "format"})
+_QUERY_FIELDS = frozenset({"duration_seconds", "format", "dry_run"})
+# ``dry_run`` in a query string: the JSON literals, nothing looser ("1", "yes", "True" are errors,
+# so a typo never turns a dry run into a real vend or the other way round).
+_QUERY_BOOLEANS = {"true": True, "false": False}
 _NAMES_SHOWN = 3  # field names a message echoes back, each cut to _NAME_CHARS
 _NAME_CHARS = 64
 
@@ -36,6 +39,8 @@ class VendRequest(BaseModel):
     role: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     duration_seconds: Annotated[StrictInt, Field(ge=1, le=STS_MAX_DURATION)] | None = None
     format: Format = Format.JSON
+    # CONTRACT §11: the grant a real request would get now, without issuing credentials.
+    dry_run: StrictBool = False
 
     @field_validator("duration_seconds", mode="before")
     @classmethod
@@ -88,6 +93,11 @@ def _json_int(text: str) -> int | _OversizedInt:
 _DECODER = json.JSONDecoder(object_pairs_hook=_object_without_duplicates, parse_int=_json_int)
 
 
+def validate_request(unverified: Mapping[str, Any]) -> VendRequest:
+    """Fields from elsewhere (``credvend policy explain``), checked as a request's are."""
+    return _validated(unverified)
+
+
 def parse_body(unverified_body: str | None, *, is_base64: bool = False) -> VendRequest:
     """``POST /credentials``: the size limit first, then JSON, then the model."""
     raw = unverified_body or ""
@@ -119,7 +129,7 @@ def parse_path_and_query(
     unverified_query: Mapping[str, str] | None,
     unverified_multi_query: Mapping[str, list[str]] | None = None,
 ) -> VendRequest:
-    """``GET /credentials/{role}?duration_seconds=&format=``: query strings become typed fields."""
+    """``GET /credentials/{role}?duration_seconds=&format=&dry_run=``: query strings become typed fields."""
     query = dict(unverified_query or {})
     repeated = [name for name, values in (unverified_multi_query or {}).items() if len(values) > 1]
     if repeated:
@@ -135,6 +145,11 @@ def parse_path_and_query(
         if not (text.isascii() and text.isdigit() and len(text) <= 5):
             raise InvalidDuration()
         fields["duration_seconds"] = int(text)
+    if "dry_run" in query:
+        dry_run = _QUERY_BOOLEANS.get(query["dry_run"])
+        if dry_run is None:
+            raise InvalidRequest("The request is not valid: dry_run must be true or false.")
+        fields["dry_run"] = dry_run
     return _validated(fields)
 
 

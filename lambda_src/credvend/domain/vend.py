@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from credvend.domain.authorize import (
@@ -31,7 +31,7 @@ from credvend.domain.errors import (
 )
 from credvend.domain.formats import AssumedRole, GrantRecord, Vended
 from credvend.domain.issuers import AssumeRoleIssuer, Issuer, IssueRequest, StsPort
-from credvend.domain.naming import name_session
+from credvend.domain.naming import SessionNaming, name_session
 from credvend.domain.requests import VendRequest
 from credvend_policy import ROLE_CHAINING_LIMIT, Issuance, Policy, is_long_term_identity, parse_arn
 
@@ -71,12 +71,40 @@ class Decision:
     issuance: str | None = None
     sts_attempts: int = 0
     sts_latency_ms: float | None = None
+    sts_request_id: str | None = None  # STS's RequestId for the call that issued the credentials
     outcome: str = "pending"
     error_code: str | None = None
     reason: str | None = None
 
     def log_fields(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a request would get, decided before anything is issued (a dry run stops here)."""
+
+    auth: Authorization
+    role_arn: str
+    naming: SessionNaming
+    requested: int
+    chaining: bool
+    clamp: Clamp
+    issuance: Issuance
+    issuer: Issuer  # resolved (so a dry run fails as a vend would), never called by a dry run
+
+    def grant(self) -> GrantRecord:
+        return GrantRecord(
+            caller=self.auth.caller,
+            role=self.auth.alias,
+            role_arn=self.role_arn,
+            session_name=self.naming.session_name,
+            source_identity=self.naming.source_identity,
+            requested=self.requested,
+            granted=self.clamp.granted,
+            limited_by=self.clamp.limited_by,
+            issuance=self.issuance,
+        )
 
 
 class VendService:
@@ -176,18 +204,19 @@ class VendService:
             return caller_for_principal(self._callers, principal_arn)
         raise Unauthenticated()
 
-    def vend(
+    def plan(
         self,
         request: VendRequest,
         *,
         principal_arn: str | None = None,
         token: OidcIdentity | None = None,
         decision: Decision,
-        time_left: float | None = None,
-    ) -> Vended:
-        """Identify (SigV4 principal or OIDC token), authorize, clamp, name and assume.
-        ``time_left``: seconds by which every STS call must have finished (None: no deadline)."""
-        deadline = None if time_left is None else self._clock() + time_left
+        deadline: float | None = None,
+    ) -> Plan:
+        """Everything up to issuing: identify (SigV4 principal or OIDC token), authorize, name,
+        pick the issuer, clamp. A dry run stops here, so it makes at most the one
+        GetCallerIdentity a cold container needs and never calls an issuer (no AssumeRole,
+        AssumeRoleWithWebIdentity or KMS Sign)."""
         decision.role = request.role
         caller = self.identify(principal_arn=principal_arn, token=token, decision=decision)
         auth = authorize_caller(self.policy, caller, alias=request.role, principal_arn=principal_arn)
@@ -214,6 +243,46 @@ class VendService:
         )
         decision.role_chaining = self._role_chaining
         clamp = self._clamp(auth, requested, chaining=chaining, remembered=remembered, decision=decision)
+        return Plan(
+            auth=auth,
+            role_arn=role_arn,
+            naming=naming,
+            requested=requested,
+            chaining=chaining,
+            clamp=clamp,
+            issuance=issuance,
+            issuer=issuer,
+        )
+
+    def preview(
+        self,
+        request: VendRequest,
+        *,
+        principal_arn: str | None = None,
+        token: OidcIdentity | None = None,
+        decision: Decision,
+        time_left: float | None = None,
+    ) -> GrantRecord:
+        """Dry run (CONTRACT §11): the grant ``vend`` would issue now, and nothing issued."""
+        deadline = None if time_left is None else self._clock() + time_left
+        return self.plan(
+            request, principal_arn=principal_arn, token=token, decision=decision, deadline=deadline
+        ).grant()
+
+    def vend(
+        self,
+        request: VendRequest,
+        *,
+        principal_arn: str | None = None,
+        token: OidcIdentity | None = None,
+        decision: Decision,
+        time_left: float | None = None,
+    ) -> Vended:
+        """Identify, authorize, clamp, name and issue. ``time_left``: seconds by which every
+        STS call must have finished (None: no deadline)."""
+        deadline = None if time_left is None else self._clock() + time_left
+        plan = self.plan(request, principal_arn=principal_arn, token=token, decision=decision, deadline=deadline)
+        auth, naming = plan.auth, plan.naming
 
         def assume(duration: int) -> AssumedRole:
             self._before_sts_call(deadline)
@@ -222,40 +291,35 @@ class VendService:
             request = IssueRequest(
                 caller=auth.caller,
                 request_id=decision.request_id,
-                role_arn=role_arn,
+                role_arn=plan.role_arn,
                 naming=naming,
                 duration_seconds=duration,
                 external_id=auth.role.external_id,
             )
             try:
-                return issuer.issue(request, before_call=lambda: self._before_sts_call(deadline))
+                assumed = plan.issuer.issue(request, before_call=lambda: self._before_sts_call(deadline))
             finally:
                 decision.sts_latency_ms = round((self._clock() - started) * 1000, 3)
+            # the CloudTrail join (CONTRACT §11): the requestID of the event that issued these
+            decision.sts_request_id = assumed.request_id
+            return assumed
 
         try:
-            assumed = assume(clamp.granted)
+            assumed = assume(plan.clamp.granted)
         except DurationRejected as rejected:
-            if clamp.granted <= STS_REJECTED_RETRY:
+            if plan.clamp.granted <= STS_REJECTED_RETRY:
                 raise UpstreamError(upstream_code=rejected.upstream_code) from None
-            clamp = self._clamp(auth, requested, chaining=chaining, remembered=STS_REJECTED_RETRY, decision=decision)
+            clamp = self._clamp(
+                auth, plan.requested, chaining=plan.chaining, remembered=STS_REJECTED_RETRY, decision=decision
+            )
+            plan = replace(plan, clamp=clamp)
             try:
                 assumed = assume(clamp.granted)
             except DurationRejected as again:
                 raise UpstreamError(upstream_code=again.upstream_code) from None
             self._rejected_caps[auth.alias] = STS_REJECTED_RETRY
 
-        grant = GrantRecord(
-            caller=auth.caller,
-            role=auth.alias,
-            role_arn=role_arn,
-            session_name=naming.session_name,
-            source_identity=naming.source_identity,
-            requested=requested,
-            granted=clamp.granted,
-            limited_by=clamp.limited_by,
-            issuance=issuance,
-        )
-        return Vended(grant=grant, assumed=assumed)
+        return Vended(grant=plan.grant(), assumed=assumed)
 
     @staticmethod
     def _clamp(
