@@ -8,7 +8,7 @@ a whole stack.
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Validations
+from aws_cdk import Acknowledgment, CfnResource, Validations
 from constructs import IConstruct
 
 
@@ -16,3 +16,17 @@ def acknowledge(construct: IConstruct, rule: str, *, reason: str, finding: str |
     """Acknowledge ``rule`` (or one ``finding`` of it) on ``construct``, with a one-sentence reason."""
     rule_id = rule if finding is None else f"{rule}[{finding}]"
     Validations.of(construct).acknowledge(Acknowledgment(id=rule_id, reason=reason))
+
+
+def acknowledge_checkov(construct: IConstruct, check: str, *, reason: str) -> None:
+    """Record in the template that checkov's ``check`` does not apply to ``construct``, and why.
+
+    checkov reads ``Metadata.checkov.skip`` on a CloudFormation resource; the reason travels
+    with the template, so a reviewer running checkov on a fresh synth sees it.
+    """
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{construct.node.path} has no CloudFormation resource to annotate")
+    metadata = resource.get_metadata("checkov") or {"skip": []}
+    metadata["skip"].append({"id": check, "comment": reason})
+    resource.add_metadata("checkov", metadata)

@@ -113,3 +113,20 @@ def test_tracing_on_adds_only_xray_on_star(tmp_path: Path) -> None:
         for action in as_list(statement["Action"])
     )
     assert on_star == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+
+
+def _checkov_skips(api: Synth, logical_id: str) -> dict[str, str]:
+    skips = api.resources[logical_id].get("Metadata", {}).get("checkov", {}).get("skip", [])
+    return {skip["id"]: skip["comment"] for skip in skips}
+
+
+def test_checkov_findings_that_do_not_apply_say_why_in_the_template(agnostic: Synth, configured: Synth) -> None:
+    function_id = agnostic.logical_id(agnostic.stack.vending.function)
+    skips = _checkov_skips(agnostic, function_id)
+    assert set(skips) == {"CKV_AWS_115", "CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173"}
+    assert all(len(reason) > 40 for reason in skips.values())  # a reason, not a bare id
+    log_group_id = _function(agnostic)["LoggingConfig"]["LogGroup"]["Ref"]
+    assert set(_checkov_skips(agnostic, log_group_id)) == {"CKV_AWS_158"}
+    # With reserved concurrency configured, the concurrency check passes on its own: no skip.
+    configured_skips = _checkov_skips(configured, configured.logical_id(configured.stack.vending.function))
+    assert "CKV_AWS_115" not in configured_skips
