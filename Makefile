@@ -80,6 +80,7 @@ local-stop: $(VENV)/.installed ## stop the local credvend
 
 bench: install ## benchmarks: prints the figures (the gateway one starts its own LocalStack)
 	$(PY) bench/bench_function.py
+	$(PY) bench/bench_oidc.py
 	$(PY) bench/bench_issuance.py
 	$(PY) bench/bench_sidecar.py
 	$(PY) bench/bench_operations.py

@@ -1,4 +1,6 @@
-"""Talk to a credvend endpoint: SigV4 for ``execute-api`` with the caller's own credentials.
+"""Talk to a credvend endpoint: SigV4 for ``execute-api`` with the caller's own credentials,
+or, for workloads without AWS credentials, an OIDC token (``--token-file``) on the OIDC
+routes (CONTRACT §10): ``Authorization: Bearer <token>``, never signed, never both.
 
 The credentials that sign are always the process's own (botocore's default chain, or the
 profile named with ``--profile``), never credentials the service vended: ``serve`` keeps
@@ -41,6 +43,8 @@ ENDPOINT_ENV = "CREDVEND_ENDPOINT"
 PROFILE_ENV = "CREDVEND_PROFILE"
 INSECURE_HTTP_ENV = "CREDVEND_ALLOW_INSECURE_HTTP"
 RECURSION_ENV = "CREDVEND_CREDENTIAL_PROCESS_ACTIVE"
+TOKEN_FILE_ENV = "CREDVEND_TOKEN_FILE"  # noqa: S105 - the name of a variable, not a secret
+MAX_TOKEN_BYTES = 16 * 1024
 FORMATS = ("json", "credential_process", "container")
 # Mirrors the policy file's alias rule: aliases travel in URL paths.
 # Used with fullmatch: ``$`` would also accept a trailing newline.
@@ -181,6 +185,30 @@ class HttpSender(Protocol):
 
 
 CredentialSource = Callable[[], ReadOnlyCredentials]
+TokenSource = Callable[[], str]
+
+
+def token_file_source(path: str) -> TokenSource:
+    """The OIDC token in ``path``, read again for every request (issuers rotate these files:
+    a Kubernetes projected token, a CI job's token); surrounding whitespace is dropped."""
+
+    def source() -> str:
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_TOKEN_BYTES + 1)
+        except OSError as exc:
+            raise UsageError("TokenFile", f"cannot read the token file {path}: {exc.strerror or exc}") from None
+        if len(data) > MAX_TOKEN_BYTES:
+            raise UsageError("TokenFile", f"the token file {path} is larger than {MAX_TOKEN_BYTES} bytes")
+        try:
+            token = data.decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise UsageError("TokenFile", f"the token file {path} is not a JWT (not ASCII)") from None
+        if not token or any(char.isspace() for char in token):
+            raise UsageError("TokenFile", f"the token file {path} does not hold one JWT")
+        return token
+
+    return source
 
 
 def default_credential_source(session: botocore.session.Session) -> CredentialSource:
@@ -215,7 +243,8 @@ class CredvendClient:
         endpoint: str,
         *,
         region: str,
-        credentials: CredentialSource,
+        credentials: CredentialSource | None,
+        token: TokenSource | None = None,
         retry: RetryPolicy = RetryPolicy(),
         timeouts: Timeouts = Timeouts(),
         http: HttpSender | None = None,
@@ -225,7 +254,10 @@ class CredvendClient:
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.region = region
+        if (credentials is None) == (token is None):
+            raise ValueError("a client authenticates with SigV4 credentials or an OIDC token, exactly one")
         self._credentials = credentials
+        self._token = token
         self._retry = retry
         self._http: HttpSender = http or URLLib3Session(
             timeout=(timeouts.connect, timeouts.read), proxies=proxies_for(self.endpoint)
@@ -244,14 +276,20 @@ class CredvendClient:
             query["duration_seconds"] = str(duration)
         if dry_run:
             query["dry_run"] = "true"
-        return f"{self.endpoint}/credentials/{quote(role, safe='')}?{urlencode(sorted(query.items()))}"
+        route = "oidc/credentials" if self._token is not None else "credentials"
+        return f"{self.endpoint}/{route}/{quote(role, safe='')}?{urlencode(sorted(query.items()))}"
 
     def signed_request(self, url: str) -> AWSRequest:
-        """A GET for ``url`` signed with SigV4 for ``execute-api`` in ``self.region``."""
+        """A GET for ``url``: signed with SigV4 for ``execute-api`` in ``self.region``, or, with
+        a token source, carrying the token as a bearer token (and no signature)."""
         request = AWSRequest(
             method="GET", url=url, headers={"Accept": "application/json", "User-Agent": self._user_agent}
         )
-        SigV4Auth(self._credentials(), SERVICE, self.region).add_auth(request)
+        if self._token is not None:
+            request.headers["Authorization"] = f"Bearer {self._token()}"
+            return request
+        if self._credentials is not None:  # always, when there is no token (__init__)
+            SigV4Auth(self._credentials(), SERVICE, self.region).add_auth(request)
         return request
 
     def vend(
@@ -354,9 +392,16 @@ def build_client(
     timeouts: Timeouts = Timeouts(),
     retry: RetryPolicy = RetryPolicy(),
     environ: Mapping[str, str] = os.environ,
+    token_file: str | None = None,
 ) -> CredvendClient:
     """A client configured the way the command line documents it."""
     url = resolve_endpoint(endpoint, environ)
+    token_file = token_file or environ.get(TOKEN_FILE_ENV) or None
+    if token_file is not None:
+        # An OIDC caller: no AWS credentials, no region, no signature (CONTRACT §10).
+        return CredvendClient(
+            url, region="", credentials=None, token=token_file_source(token_file), retry=retry, timeouts=timeouts
+        )
     profile = profile or environ.get(PROFILE_ENV) or None
     try:
         session = botocore.session.Session(profile=profile)
@@ -378,6 +423,7 @@ __all__ = [
     "CredvendError",
     "RetryPolicy",
     "Timeouts",
+    "TokenSource",
     "build_client",
     "parse_retry_after",
     "proxies_for",

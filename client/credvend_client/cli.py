@@ -27,6 +27,7 @@ from credvend_client import __version__
 from credvend_client.api import (
     ENDPOINT_ENV,
     PROFILE_ENV,
+    TOKEN_FILE_ENV,
     CredvendClient,
     RetryPolicy,
     Timeouts,
@@ -90,6 +91,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _token_file_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--token-file",
+        dest="oidc_token_file",
+        metavar="PATH",
+        help=f"authenticate with the OIDC token in PATH (read at every request) on the OIDC routes, instead of "
+        f"signing with AWS credentials (default: ${TOKEN_FILE_ENV})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     connection = _Parser(add_help=False)
     group = connection.add_argument_group("connection")
@@ -125,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="json: the service's envelope (STS shape); credential-process: the credential_process document; "
         "env: export lines for eval",
     )
+    _token_file_option(get)
     get.add_argument(
         "--dry-run",
         action="store_true",
@@ -142,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     process.add_argument("role", metavar="ROLE")
     process.add_argument("--duration", type=_duration, metavar="N")
+    _token_file_option(process)
     process.set_defaults(run=run_credential_process)
 
     serve = commands.add_parser(
@@ -284,7 +297,12 @@ def _client(
     if args.timeout is not None:
         base = Timeouts(connect=min(base.connect, args.timeout), read=args.timeout)
     return build_client(
-        endpoint=args.endpoint, region=args.region, profile=args.profile, timeouts=base, retry=retry or DEFAULT_RETRY
+        endpoint=args.endpoint,
+        region=args.region,
+        profile=args.profile,
+        timeouts=base,
+        retry=retry or DEFAULT_RETRY,
+        token_file=getattr(args, "oidc_token_file", None),
     )
 
 

@@ -1,4 +1,5 @@
-"""The REST API in front of the function: SigV4 (AWS_IAM) on every method."""
+"""The REST API in front of the function: SigV4 (AWS_IAM) on every method but the OIDC
+routes, which carry their own proof (a bearer token the function verifies, CONTRACT §10)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from credvend_policy.api_policy import IAM_ROUTES, Route, api_resource_policy, route_resource
+from credvend_policy.api_policy import IAM_ROUTES, OIDC_ROUTES, Route, api_resource_policy, route_resource
 from infra.nag import acknowledge
 
 STAGE_NAME = "v1"
+# OIDC_ROUTES (credvend_policy.api_policy): token-authenticated, no IAM auth at the gateway.
+# The unauthenticated routes get at most this share of the stage's rate and burst, so
+# anonymous traffic (every request reaches the function) cannot starve the SigV4 callers.
+OIDC_THROTTLE_SHARE = 0.5
 
 # One JSON line per request. The caller's identity as API Gateway verified it is what an
 # operator searches by; no body, header or query string is logged (no credentials ever).
@@ -171,6 +176,17 @@ class VendingApi(Construct):
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 tracing_enabled=tracing,
+                method_options={
+                    f"{path}/{method}": apigw.MethodDeploymentOptions(
+                        throttling_rate_limit=throttle_rate_limit * OIDC_THROTTLE_SHARE,
+                        throttling_burst_limit=max(1, int(throttle_burst_limit * OIDC_THROTTLE_SHARE)),
+                        # method_options replace the stage's settings for the method: keep them
+                        logging_level=apigw.MethodLoggingLevel.ERROR,
+                        data_trace_enabled=False,
+                        metrics_enabled=True,
+                    )
+                    for method, path in OIDC_ROUTES
+                },
             ),
         )
 
@@ -225,6 +241,45 @@ class VendingApi(Construct):
             },
         )
 
+        # The OIDC routes: no IAM auth (a workload without AWS credentials calls them); the
+        # function verifies the bearer token before anything else (credvend/oidc/).
+        oidc = self.api.root.add_resource("oidc").add_resource("credentials")
+        self.oidc_methods = [
+            oidc.add_method(
+                "POST",
+                integration,
+                authorization_type=apigw.AuthorizationType.NONE,
+                request_validator=validator,
+            ),
+            oidc.add_resource("{role}").add_method(
+                "GET",
+                integration,
+                authorization_type=apigw.AuthorizationType.NONE,
+                request_validator=validator,
+                request_parameters={
+                    "method.request.path.role": True,
+                    "method.request.querystring.duration_seconds": False,
+                    "method.request.querystring.format": False,
+                    "method.request.querystring.dry_run": False,
+                },
+            ),
+        ]
+        for method, path in OIDC_ROUTES:
+            self.add_public_route(method, path)
+        for method in self.oidc_methods:
+            acknowledge(
+                method,
+                "AwsSolutions-APIG4",
+                reason="OIDC caller route: the function verifies the caller's bearer token (signature by the issuer's "
+                "JWKS, iss, aud, exp) before anything else, and the route is throttled below the stage.",
+            )
+            acknowledge(
+                method,
+                "AwsSolutions-COG4",
+                reason="Callers are workloads with an OIDC token from an issuer in the policy file "
+                "(GitHub Actions, Kubernetes...), verified by the function, not Cognito users.",
+            )
+
         acknowledge(
             self.api,
             "AwsSolutions-APIG2",
@@ -234,10 +289,12 @@ class VendingApi(Construct):
         acknowledge(
             self.api,
             "AwsSolutions-APIG3",
-            reason="Every method requires a SigV4 signature, so unsigned traffic is refused before the function "
-            "runs; attach a WAF web ACL if your estate requires one.",
+            reason="Every method but the throttled OIDC routes requires a SigV4 signature, so unsigned traffic is "
+            "refused before the function runs; attach a WAF web ACL if your estate requires one.",
         )
         for method in self.api.methods:
+            if method in self.oidc_methods:
+                continue
             acknowledge(
                 method,
                 "AwsSolutions-COG4",

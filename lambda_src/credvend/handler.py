@@ -23,12 +23,11 @@ with gc_paused():  # the modules below live as long as the container (credvend/c
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
     from credvend import metric_names
-    from credvend.domain.authorize import verified_principal_arn
+    from credvend.domain.authorize import OidcIdentity, verified_principal_arn
     from credvend.domain.errors import (
         AccessDenied,
         CredvendError,
         InternalError,
-        InvalidRequest,
         NotFound,
         Throttled,
         Unauthenticated,
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
     from credvend.domain.web_identity import SigningKeyPort, WebIdentityIssuer
+    from credvend.oidc.verify import OidcVerifier
 
 JSON = "application/json"
 _LOG_MESSAGE = "credential vend decision"
@@ -58,6 +58,8 @@ DISCOVERY_MAX_AGE_SECONDS = 300
 # Kept back from the time Lambda gives the request, so the answer (even a 503) is written
 # and logged before the function timeout; STS calls must finish before it.
 DEADLINE_MARGIN_SECONDS = 1.0
+# Token-authenticated routes (CONTRACT §10). Everything else is SigV4 (IAM) only.
+OIDC_PREFIX = "/oidc/"
 
 
 _json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per json.dumps call
@@ -114,12 +116,16 @@ class Runtime:
         self._signing_key = signing_key
         self._service: VendService | None = None
         self._web_identity: WebIdentityIssuer | None = None
+        self._oidc: OidcVerifier | None = None
         self._principal_arn: str | None = None
+        self._token: OidcIdentity | None = None
         # debug=False whatever POWERTOOLS_DEV says: debug mode prints the raw event, whose
         # headers carry the caller's X-Amz-Security-Token.
         self.app = APIGatewayRestResolver(debug=False)
         self.app.post("/credentials")(self._post)
         self.app.get("/credentials/<role>")(self._get)
+        self.app.post("/oidc/credentials")(self._post)
+        self.app.get("/oidc/credentials/<role>")(self._get)
         self.app.get(DISCOVERY_PATH)(self._discovery)
         self.app.get(JWKS_PATH)(self._jwks)
         self.app.not_found(self._not_found)
@@ -154,6 +160,17 @@ class Runtime:
                 configured = self.settings.issuer is not None and self.settings.signing_key is not None
                 self._service = VendService(policy, self._sts, web_identity=self.web_identity if configured else None)
         return self._service
+
+    @property
+    def oidc(self) -> OidcVerifier:
+        """The token verifier and its key cache; imported and built on the first OIDC request
+        only, so the IAM path never loads PyJWT or cryptography."""
+        if self._oidc is None:
+            with gc_paused(freeze=True):
+                from credvend.oidc.verify import OidcVerifier
+
+                self._oidc = OidcVerifier(self.service.policy.issuers)
+        return self._oidc
 
     def web_identity(self) -> WebIdentityIssuer:
         """The OIDC issuer, built on the first web_identity vend or discovery request: its
@@ -200,19 +217,23 @@ class Runtime:
     def _handle(self, event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
         request_id = _request_id(event, context)
         self.logger.set_correlation_id(request_id)
-        self._decision = Decision(request_id=request_id, principal_arn=_user_arn(event))
+        oidc_route = _is_oidc_route(event)
+        # An OIDC route never looks at a SigV4 identity, an IAM route never at a token.
+        self._decision = Decision(request_id=request_id, principal_arn=None if oidc_route else _user_arn(event))
         self._context = context
-        self._principal_arn = None
+        self._principal_arn = self._token = None
         public = _is_public_route(event)
         try:
             # The caller's identity before anything else in the request (route, size, body,
             # query): a request without one is a 401 whatever else is wrong with it. Only
             # the issuer's discovery documents are public.
-            if not public:
+            if oidc_route:
+                self._token = self._verified_token(event)
+            elif not public:
                 self._principal_arn = verified_principal_arn(self._decision.principal_arn)
             check_proxy_event(event)
             result: dict[str, Any] = self.app.resolve(event, context)  # type: ignore[arg-type]
-        except (Unauthenticated, InvalidRequest) as error:
+        except CredvendError as error:  # 401/400, or 503/500 while verifying a token (JWKS, policy)
             result = _proxy_result(self._on_error(error))
         except Exception as exc:  # an event the resolver cannot even read: still JSON, never a trace
             self._log_unexpected(exc)
@@ -222,6 +243,14 @@ class Runtime:
         else:  # a discovery document (STS verifying a token, or anyone): counted, not audited
             self.metrics.add_metric(name="DiscoveryRequests", unit=MetricUnit.Count, value=1)
         return result
+
+    def _verified_token(self, event: dict[str, Any]) -> OidcIdentity:
+        from credvend.oidc.verify import bearer_token
+
+        unverified_token = bearer_token(event.get("headers"), event.get("multiValueHeaders"))
+        identity = self.oidc.verify(unverified_token)
+        self._decision.issuer, self._decision.subject = identity.issuer, identity.subject
+        return identity
 
     def _post(self) -> Response[str]:
         event = self.app.current_event
@@ -252,18 +281,27 @@ class Runtime:
         decision = self._decision
         decision.role = request.role
         # Verified in _handle for every non-public route; checked again here so that no
-        # routing mistake can ever vend without a caller identity.
-        principal_arn = verified_principal_arn(self._principal_arn)
+        # routing mistake can ever vend without a caller identity, or with the wrong kind.
+        token: OidcIdentity | None = None
+        principal_arn: str | None = None
+        if _is_oidc_route(self.app.current_event.raw_event):
+            if self._token is None:
+                raise Unauthenticated()
+            token = self._token
+        else:
+            principal_arn = verified_principal_arn(self._principal_arn)
         service = self.service
         service.learn_home(getattr(self._context, "invoked_function_arn", None))
         time_left = _time_left(self._context)
         if request.dry_run:
-            grant = service.preview(request, principal_arn=principal_arn, decision=decision, time_left=time_left)
+            grant = service.preview(
+                request, principal_arn=principal_arn, token=token, decision=decision, time_left=time_left
+            )
             decision.outcome = "dry_run"
             return Response(
                 status_code=200, content_type=JSON, body=_json(render_dry_run(grant, request_id=decision.request_id))
             )
-        vended = service.vend(request, principal_arn=principal_arn, decision=decision, time_left=time_left)
+        vended = service.vend(request, principal_arn=principal_arn, token=token, decision=decision, time_left=time_left)
         decision.outcome = "vended"
         body = render(vended, request.format, request_id=decision.request_id)
         return Response(status_code=200, content_type=JSON, body=_json(body), headers={"Cache-Control": "no-store"})
@@ -331,6 +369,12 @@ def _request_id(event: Any, context: Any) -> str:
     except (KeyError, TypeError):
         pass
     return str(getattr(context, "aws_request_id", None) or uuid.uuid4())
+
+
+def _is_oidc_route(event: Any) -> bool:
+    """Decided on the path the resolver routes on, so authentication and route always agree."""
+    path = event.get("path") if isinstance(event, dict) else None
+    return isinstance(path, str) and path.startswith(OIDC_PREFIX)
 
 
 def _proxy_result(response: Response[str]) -> dict[str, Any]:

@@ -13,6 +13,8 @@ from credvend_policy.model import (
     Defaults,
     Grant,
     Issuance,
+    IssuerSpec,
+    OidcMatcher,
     Policy,
     RoleSpec,
 )
@@ -37,6 +39,8 @@ __all__ = [
     "Defaults",
     "Grant",
     "Issuance",
+    "IssuerSpec",
+    "OidcMatcher",
     "Policy",
     "PolicyError",
     "PrincipalKey",

@@ -32,6 +32,8 @@ Route = tuple[str, str]
 
 # The IAM routes of CONTRACT §2, for callers without a stack at hand (``policy check``).
 IAM_ROUTES: tuple[Route, ...] = (("POST", "/credentials"), ("GET", "/credentials/{role}"))
+# The token-authenticated routes of CONTRACT §10: public at the gateway, the function verifies the token.
+OIDC_ROUTES: tuple[Route, ...] = (("POST", "/oidc/credentials"), ("GET", "/oidc/credentials/{role}"))
 # The accounts one resource policy can admit within API Gateway's 8,192 characters, with
 # room to spare for public routes: each account costs ~50 characters (its root ARN in the
 # Allow, its id in the Deny). Beyond this, give the app an `organization_id`.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -17,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from credvend_policy.claims import algorithm_problem, claims_match, sub_problem, url_problem
 from credvend_policy.principals import PrincipalKey, is_role_arn, principal_key, role_arn_of_session
 from credvend_policy.sts_names import source_identity_for
 
@@ -136,9 +138,71 @@ def _principal_arn(arn: str) -> str:
 PrincipalArn = Annotated[str, AfterValidator(_principal_arn)]
 
 
+IssuerName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+# A claim name as it appears in a token (``sub``, ``repository_owner``, ``kubernetes.io``...).
+ClaimName = Annotated[str, StringConstraints(pattern=r"^[!-~]{1,128}$")]
+ClaimPattern = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+Audience = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+MAX_TOKEN_AGE_CAP = 7 * 24 * 3600
+
+
+def _issuer_url(url: str) -> str:
+    problem = url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
+    return url
+
+
+def _algorithm(algorithm: str) -> str:
+    problem = algorithm_problem(algorithm)
+    if problem is not None:
+        raise ValueError(problem)
+    return algorithm
+
+
+IssuerUrl = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_issuer_url)]
+Algorithm = Annotated[str, AfterValidator(_algorithm)]
+
+
+class IssuerSpec(_Strict):
+    """An OIDC issuer whose tokens may identify callers (CONTRACT §10)."""
+
+    url: IssuerUrl  # must equal the tokens' ``iss`` exactly
+    audiences: tuple[Audience, ...] = Field(min_length=1)  # a token's ``aud`` must contain one
+    algorithms: tuple[Algorithm, ...] = Field(default=("RS256",), min_length=1)
+    jwks_uri: IssuerUrl | None = None  # default: from {url}/.well-known/openid-configuration
+    max_token_age_seconds: Annotated[int, Field(ge=1, le=MAX_TOKEN_AGE_CAP, strict=True)] | None = None
+
+
+class OidcMatcher(_Strict):
+    """Tokens of ``issuer`` whose claims all match ``claims`` are this caller."""
+
+    issuer: IssuerName
+    claims: dict[ClaimName, ClaimPattern] = Field(min_length=1)
+
+    @field_validator("claims")
+    @classmethod
+    def _sub_constrained(cls, claims: dict[str, str]) -> dict[str, str]:
+        problem = sub_problem(claims)
+        if problem is not None:
+            raise ValueError(problem)
+        return claims
+
+    def matches(self, verified_claims: Mapping[str, object]) -> bool:
+        return claims_match(self.claims, verified_claims)
+
+
 class CallerSpec(_Strict):
-    iam_principals: tuple[PrincipalArn, ...] = Field(min_length=1)
+    # A caller is SigV4 principals, OIDC token matchers, or both (at least one of them).
+    iam_principals: tuple[PrincipalArn, ...] = ()
+    oidc: tuple[OidcMatcher, ...] = ()
     grants: tuple[Grant, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _some_identity(self) -> CallerSpec:
+        if not self.iam_principals and not self.oidc:
+            raise ValueError("a caller needs `iam_principals`, `oidc` matchers, or both")
+        return self
 
     @field_validator("grants")
     @classmethod
@@ -157,6 +221,7 @@ class Policy(_Strict):
     version: Literal[1]
     defaults: Defaults = Defaults()
     roles: dict[Alias, RoleSpec] = Field(min_length=1)
+    issuers: dict[IssuerName, IssuerSpec] = Field(default_factory=dict)
     callers: dict[CallerName, CallerSpec] = Field(default_factory=dict)
 
     def issuance_of(self, alias: str) -> Issuance:
@@ -175,6 +240,14 @@ class Policy(_Strict):
             for key in map(principal_key, spec.iam_principals)
             if key is not None
         }
+
+    def oidc_matchers(self) -> dict[str, list[tuple[str, OidcMatcher]]]:
+        """Index from issuer name to (caller name, matcher), in file order."""
+        index: dict[str, list[tuple[str, OidcMatcher]]] = {}
+        for name, spec in self.callers.items():
+            for matcher in spec.oidc:
+                index.setdefault(matcher.issuer, []).append((name, matcher))
+        return index
 
 
 def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
@@ -204,6 +277,7 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
                 problems.append(
                     (path, f"{arn} is vended by this policy (roles.{alias}): whoever gets it would act as {caller!r}")
                 )
+        problems.extend(_matcher_problems(policy, caller, spec))
         # Compared ignoring case: `Billing` and `billing` would be two SourceIdentities that a
         # reader of CloudTrail (or a case-insensitive condition) cannot tell apart.
         identity = source_identity_for(caller)
@@ -211,6 +285,7 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
         if other != caller:
             same = "same" if source_identity_for(other) == identity else "a case-insensitively equal"
             problems.append((f"callers.{caller}", f"{same} session identity {identity!r} as caller {other!r}"))
+    problems.extend(_duplicate_matchers(policy))
     role_names: dict[str, str] = {}
     for alias, role in policy.roles.items():
         if role.external_id is not None and policy.issuance_of(alias) == WEB_IDENTITY:
@@ -226,6 +301,31 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
             name = (role.role_name or default_role_name(alias)).lower()  # IAM role names ignore case
             if role_names.setdefault(name, alias) != alias:
                 problems.append((f"roles.{alias}.role_name", f"role name clashes with roles.{role_names[name]}"))
+    return problems
+
+
+def _matcher_problems(policy: Policy, caller: str, spec: CallerSpec) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    for index, matcher in enumerate(spec.oidc):
+        if matcher.issuer not in policy.issuers:
+            known = ", ".join(sorted(policy.issuers)) or "none defined under `issuers`"
+            problems.append(
+                (f"callers.{caller}.oidc.{index}.issuer", f"unknown issuer {matcher.issuer!r} (issuers: {known})")
+            )
+    return problems
+
+
+def _duplicate_matchers(policy: Policy) -> list[tuple[str, str]]:
+    """The same matcher under two callers would make every matching token ambiguous (403)."""
+    problems: list[tuple[str, str]] = []
+    seen: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
+    for caller, spec in policy.callers.items():
+        for index, matcher in enumerate(spec.oidc):
+            key = (matcher.issuer, tuple(sorted(matcher.claims.items())))
+            path = f"callers.{caller}.oidc.{index}"
+            first = seen.setdefault(key, path)
+            if first != path and not first.startswith(f"callers.{caller}.oidc."):
+                problems.append((path, f"the same matcher as {first}: a matching token would be two callers"))
     return problems
 
 

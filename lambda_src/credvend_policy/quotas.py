@@ -185,19 +185,27 @@ def policy_findings(
     stack_name: str = "Credvend",
     limits: Limits = Limits(),
     organization_id: str | None = None,
-    public_routes: Iterable[tuple[str, str]] = (),
+    public_routes: Iterable[tuple[str, str]] | None = None,
 ) -> PolicyQuotaReport:
     """The quota-bound documents a stack built from ``policy`` would have, measured from the
     policy file alone (the same builders as the stack; sizes with the longest ARNs)."""
-    from credvend_policy.api_policy import api_resource_policy
+    from credvend_policy.api_policy import OIDC_ROUTES, api_resource_policy
     from credvend_policy.model import default_role_name
-    from credvend_policy.trust import WIDEST_PARTITION, trust_policy
+    from credvend_policy.trust import WIDEST_ISSUER, WIDEST_PARTITION, oidc_provider_arn, trust_policy
 
     function_role = f"arn:{WIDEST_PARTITION}:iam::{'0' * 12}:role/{stack_name}-VendingFunction"
     findings: list[QuotaFinding] = []
     unlisted: list[str] = []
     for alias, role in policy.roles.items():
-        trust = trust_policy(policy, alias, vending_role_arn=function_role, budget=limits.trust_policy)
+        # web_identity roles are sized with the longest issuer (and its provider) a stack can have
+        trust = trust_policy(
+            policy,
+            alias,
+            vending_role_arn=function_role,
+            budget=limits.trust_policy,
+            issuer=WIDEST_ISSUER,
+            oidc_provider_arn=oidc_provider_arn(WIDEST_ISSUER, partition=WIDEST_PARTITION, account="0" * 12),
+        )
         where = f"role {alias!r} ({role.role_name or default_role_name(alias)})" if role.create else f"role {alias!r}"
         findings.append(QuotaFinding(f"trust policy of {where}", limits.trust_policy_quota, trust.size))
         if trust.lists_dropped:
@@ -206,7 +214,8 @@ def policy_findings(
             count = len(role.managed_policy_arns)
             findings.append(QuotaFinding(f"managed policies of {where}", limits.managed_policies_per_role_quota, count))
     principals = [arn for caller in policy.callers.values() for arn in caller.iam_principals]
-    api = api_resource_policy(principals, public_routes=list(public_routes), organization_id=organization_id)
+    routes = list(OIDC_ROUTES if public_routes is None else public_routes)  # the stack always has the OIDC routes
+    api = api_resource_policy(principals, public_routes=routes, organization_id=organization_id)
     if api is not None:
         findings.append(QuotaFinding("API resource policy", API_RESOURCE_POLICY_QUOTA, iam_size(api)))
     external = [role.arn for role in policy.roles.values() if role.arn is not None]

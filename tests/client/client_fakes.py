@@ -163,10 +163,14 @@ class FakeCredvend:
                 if fake.delay:
                     time.sleep(fake.delay)
                 parts = urlsplit(self.path)
-                prefix = f"{STAGE}/credentials/"
+                # The OIDC routes (a bearer token instead of a signature) answer the same way.
+                prefix = next(
+                    (p for p in (f"{STAGE}/credentials/", f"{STAGE}/oidc/credentials/") if parts.path.startswith(p)),
+                    None,
+                )
                 if fake.scripted:
                     answer = fake.scripted.popleft()
-                elif parts.path.startswith(prefix):
+                elif prefix is not None:
                     fmt = parse_qs(parts.query).get("format", ["json"])[0]
                     answer = fake.answer(parts.path[len(prefix) :], fmt)
                 else:

@@ -19,7 +19,6 @@ import pytest
 
 from credvend_local import deploy as cdk_deploy
 from credvend_local.load import bound_environments, vend_burst, warm_up
-from tests.e2e.conftest import POLICY_FILE
 
 pytestmark = pytest.mark.e2e
 VENDS = 200
@@ -28,10 +27,10 @@ THROTTLE = {"throttle_rate_limit": "1000", "throttle_burst_limit": "1000"}
 
 
 @pytest.fixture(scope="module")
-def load_deployment(localstack, deployment, tmp_path_factory) -> cdk_deploy.Deployment:
+def load_deployment(localstack, deployment, deployed_policy_file, tmp_path_factory) -> cdk_deploy.Deployment:
     """The session's stack, its stage throttle raised (same policy: only the stage changes)."""
     workdir = tmp_path_factory.mktemp("cdk-load")
-    raised = cdk_deploy.deploy(localstack.endpoint, policy_file=POLICY_FILE, workdir=workdir, context=THROTTLE)
+    raised = cdk_deploy.deploy(localstack.endpoint, policy_file=deployed_policy_file, workdir=workdir, context=THROTTLE)
     assert raised.api_url == deployment.api_url
     # What was deployed (LocalStack keeps no stage method settings to read back).
     stages = [

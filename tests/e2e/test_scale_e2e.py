@@ -235,6 +235,12 @@ def test_the_public_routes_and_only_they_answer_anonymous_callers(endpoint: str,
     assert open_methods, "the suite's stack publishes OIDC discovery without authorization"
     for method, path in open_methods:
         response = requests.request(method, f"{api_url}{path}", timeout=30)
+        if path.startswith("/oidc/"):
+            # OIDC caller routes (CONTRACT §10): past the resource policy, the function itself
+            # refuses a request without a token (a resource-policy refusal would be a 403)
+            assert response.status_code == 401, (method, path, describe(response))
+            assert response.json()["Error"]["Code"] == "Unauthenticated"
+            continue
         assert response.status_code == 200, (method, path, describe(response))
     iam_only = signed_request("POST", f"{api_url}/credentials", None, body={"role": "reports-reader"})
     assert iam_only.status_code == 401  # unsigned: the gateway's Unauthenticated (CONTRACT §12)

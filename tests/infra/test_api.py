@@ -40,18 +40,31 @@ def _routes(api: Synth) -> dict[str, dict[str, Any]]:
     return routes
 
 
+OIDC_ROUTES = {"POST /oidc/credentials", "GET /oidc/credentials/{role}"}
+
+
 def test_the_contract_routes_exist_and_nothing_else(agnostic: Synth) -> None:
-    assert set(_routes(agnostic)) == {"POST /credentials", "GET /credentials/{role}"}
+    assert set(_routes(agnostic)) == {"POST /credentials", "GET /credentials/{role}", *OIDC_ROUTES}
 
 
-def test_every_method_requires_sigv4(agnostic: Synth) -> None:
-    methods = agnostic.of_type("AWS::ApiGateway::Method")
-    assert methods
-    for method in methods.values():
-        props = method["Properties"]
-        if props["HttpMethod"] == "OPTIONS":  # CORS preflight cannot be signed (none exists today)
-            continue
-        assert props["AuthorizationType"] == "AWS_IAM", props["HttpMethod"]
+def test_every_method_requires_sigv4_but_exactly_the_oidc_routes(agnostic: Synth) -> None:
+    routes = _routes(agnostic)
+    assert routes
+    for route, props in routes.items():
+        expected = "NONE" if route in OIDC_ROUTES else "AWS_IAM"
+        assert props["AuthorizationType"] == expected, route
+    assert routes["GET /oidc/credentials/{role}"]["RequestParameters"]["method.request.path.role"] is True
+
+
+def test_oidc_routes_are_throttled_below_the_stage(agnostic: Synth) -> None:
+    (stage,) = agnostic.of_type("AWS::ApiGateway::Stage").values()
+    settings = {(s["HttpMethod"], s["ResourcePath"]): s for s in stage["Properties"]["MethodSettings"]}
+    stage_wide = settings[("*", "/*")]
+    for method, path in (("POST", "/~1oidc~1credentials"), ("GET", "/~1oidc~1credentials~1{role}")):
+        oidc = settings[(method, path)]
+        assert oidc["ThrottlingRateLimit"] < stage_wide["ThrottlingRateLimit"]
+        assert oidc["ThrottlingBurstLimit"] < stage_wide["ThrottlingBurstLimit"]
+        assert oidc["DataTraceEnabled"] is False
 
 
 def test_methods_proxy_to_the_vending_function(agnostic: Synth) -> None:
@@ -75,8 +88,7 @@ def test_stage_throttles_logs_and_never_traces_data(agnostic: Synth) -> None:
     (stage,) = agnostic.of_type("AWS::ApiGateway::Stage").values()
     props = stage["Properties"]
     assert props["StageName"] == STAGE_NAME
-    (settings,) = props["MethodSettings"]
-    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
+    settings = next(s for s in props["MethodSettings"] if (s["HttpMethod"], s["ResourcePath"]) == ("*", "/*"))
     assert settings["ThrottlingRateLimit"] == 50
     assert settings["ThrottlingBurstLimit"] == 100
     assert settings["DataTraceEnabled"] is False  # would log full responses: credentials
@@ -91,8 +103,16 @@ def test_stage_throttles_logs_and_never_traces_data(agnostic: Synth) -> None:
 def test_throttling_comes_from_context(tmp_path) -> None:
     custom = synth(tmp_path, BASE_POLICY, context={"throttle_rate_limit": "5", "throttle_burst_limit": 7})
     (stage,) = custom.of_type("AWS::ApiGateway::Stage").values()
-    (settings,) = stage["Properties"]["MethodSettings"]
+    by_path = {s["ResourcePath"]: s for s in stage["Properties"]["MethodSettings"]}
+    settings = by_path["/*"]
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (5, 7)
+    assert (
+        by_path["/~1oidc~1credentials"]["ThrottlingRateLimit"],
+        by_path["/~1oidc~1credentials"]["ThrottlingBurstLimit"],
+    ) == (
+        2.5,
+        3,
+    )
 
 
 def test_created_cloudwatch_role_and_account_setting_survive_destroy(agnostic: Synth) -> None:
@@ -145,7 +165,7 @@ IAM_ROUTE_RESOURCES = ["execute-api:/*/POST/credentials", "execute-api:/*/GET/cr
 
 
 def test_resource_policy_admits_the_callers_accounts_on_the_iam_routes(agnostic: Synth) -> None:
-    allow, _ = _resource_policy(agnostic)["Statement"]
+    allow, _, _ = _resource_policy(agnostic)["Statement"]
     assert allow["Effect"] == "Allow"
     assert allow["Action"] == "execute-api:Invoke"
     assert allow["Resource"] == IAM_ROUTE_RESOURCES
@@ -210,7 +230,7 @@ def test_public_routes_added_to_the_api_reach_its_policy(tmp_path) -> None:
     stack.api.add_public_route("GET", "/.well-known/jwks.json")
     document = stack.resolve(stack.api.api.node.default_child.policy)
     _, deny, public = document["Statement"]
-    assert public["Resource"] == ["execute-api:/*/GET/.well-known/jwks.json"]
+    assert public["Resource"] == [*OIDC_ROUTE_RESOURCES, "execute-api:/*/GET/.well-known/jwks.json"]
     assert deny["Resource"] == IAM_ROUTE_RESOURCES
 
 
@@ -254,7 +274,23 @@ def test_the_documented_maximum_of_accounts_fits_the_quota() -> None:
     assert iam_size(document) <= API_RESOURCE_POLICY
 
 
-def test_no_callers_means_no_resource_policy(tmp_path) -> None:
+OIDC_ROUTE_RESOURCES = ["execute-api:/*/POST/oidc/credentials", "execute-api:/*/GET/oidc/credentials/*"]
+
+
+def test_anonymous_callers_may_invoke_exactly_the_oidc_routes(agnostic: Synth) -> None:
+    allow, deny, public = _resource_policy(agnostic)["Statement"]
+    assert public["Effect"] == "Allow"
+    assert public["Principal"] == "*"
+    assert public["Action"] == "execute-api:Invoke"
+    assert public["Resource"] == OIDC_ROUTE_RESOURCES
+    assert "Condition" not in public
+    # ... and the IAM routes' Allow and Deny leave them alone
+    assert not set(OIDC_ROUTE_RESOURCES) & (set(allow["Resource"]) | set(deny["Resource"]))
+
+
+def test_no_iam_callers_means_the_iam_routes_shut_and_the_oidc_routes_open(tmp_path) -> None:
     lonely = synth(tmp_path, "version: 1\nroles:\n  solo:\n    create: true\n")
     (rest_api,) = lonely.of_type("AWS::ApiGateway::RestApi").values()
-    assert "Policy" not in rest_api["Properties"]
+    deny, public = rest_api["Properties"]["Policy"]["Statement"]
+    assert (deny["Effect"], deny["Resource"]) == ("Deny", IAM_ROUTE_RESOURCES)
+    assert public["Resource"] == OIDC_ROUTE_RESOURCES

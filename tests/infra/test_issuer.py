@@ -25,6 +25,8 @@ WEB_POLICY = BASE_POLICY.replace(
     "      - role: partner-web\n",
 )
 PUBLIC = {"GET /.well-known/openid-configuration", "GET /.well-known/jwks.json"}
+# Token-authenticated (CONTRACT §10): no IAM auth at the gateway either, on every stack.
+OIDC_CALLER_ROUTES = {"POST /oidc/credentials", "GET /oidc/credentials/{role}"}
 
 
 @pytest.fixture(scope="module")
@@ -167,14 +169,14 @@ def test_the_function_has_no_sts_permission_on_web_identity_roles(web: Synth) ->
     assert not any("BatchWriter" in r or "PartnerWeb" in r for r in resources)
 
 
-def test_exactly_the_discovery_routes_are_unauthenticated(web: Synth) -> None:
+def test_exactly_the_discovery_and_oidc_caller_routes_are_unauthenticated(web: Synth) -> None:
     routes = _routes(web)
     public = {route for route, props in routes.items() if props["AuthorizationType"] != "AWS_IAM"}
-    assert public == PUBLIC
-    assert all(routes[route]["AuthorizationType"] == "NONE" for route in PUBLIC)
+    assert public == PUBLIC | OIDC_CALLER_ROUTES
+    assert all(routes[route]["AuthorizationType"] == "NONE" for route in public)
 
 
-def test_the_resource_policy_lets_anyone_invoke_exactly_the_discovery_routes(web: Synth) -> None:
+def test_the_resource_policy_lets_anyone_invoke_exactly_the_public_routes(web: Synth) -> None:
     ((_, api),) = web.of_type("AWS::ApiGateway::RestApi").items()
     statements = statements_of(web.stack.resolve(api["Properties"]["Policy"]))
     anonymous = [s for s in statements if s["Principal"] in ("*", {"AWS": "*"}) and "Condition" not in s]
@@ -184,6 +186,8 @@ def test_the_resource_policy_lets_anyone_invoke_exactly_the_discovery_routes(web
     assert public == [
         "execute-api:/*/GET/.well-known/jwks.json",
         "execute-api:/*/GET/.well-known/openid-configuration",
+        "execute-api:/*/GET/oidc/credentials/*",
+        "execute-api:/*/POST/oidc/credentials",
     ]
     # and no Deny reaches them: STS is an anonymous caller from outside every account
     for deny in (s for s in statements if s["Effect"] == "Deny"):
@@ -199,10 +203,14 @@ def test_an_external_web_identity_role_gets_its_provider_and_trust_in_the_assemb
     assert "IssuerUrl" in web.outputs
 
 
-def test_without_web_identity_roles_there_is_no_key_provider_or_public_route(in_account: Synth) -> None:
+def test_without_web_identity_roles_there_is_no_key_provider_or_discovery_route(in_account: Synth) -> None:
     assert not in_account.of_type("AWS::KMS::Key")
     assert not in_account.of_type("AWS::IAM::OIDCProvider")
-    assert all(props["AuthorizationType"] == "AWS_IAM" for props in _routes(in_account).values())
+    routes = _routes(in_account)
+    assert all(
+        props["AuthorizationType"] == "AWS_IAM" for route, props in routes.items() if route not in OIDC_CALLER_ROUTES
+    )
+    assert not set(routes) & PUBLIC
     env = next(iter(in_account.of_type("AWS::Lambda::Function").values()))["Properties"]["Environment"]["Variables"]
     assert "CREDVEND_ISSUER" not in env
 

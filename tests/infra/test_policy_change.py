@@ -134,8 +134,9 @@ def test_a_caller_in_a_new_account_adds_exactly_that_account(in_account: Synth, 
         environ=ACCOUNT_ENV,
     )
     before, after = _api_policy(in_account)["Statement"], _api_policy(elsewhere)["Statement"]
-    allow_before, deny_before = before
-    allow_after, deny_after = after
+    allow_before, deny_before, public_before = before  # public: the OIDC routes
+    allow_after, deny_after, public_after = after
+    assert public_after == public_before
     assert as_list(allow_after["Principal"]["AWS"]) == [
         "arn:aws:iam::123456789012:root",
         "arn:aws:iam::444455556666:root",

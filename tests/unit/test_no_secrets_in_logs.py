@@ -153,3 +153,81 @@ def test_no_secret_in_any_log(
 
     leaked = sorted(secret for secret in secrets if secret in everything)
     assert not leaked, f"{len(leaked)} secret value(s) found in log output"
+
+
+@pytest.mark.filterwarnings("ignore:POWERTOOLS_DEV")
+def test_no_oidc_token_in_any_log(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bearer tokens (valid, forged, refused) are secrets too: never in a log line, at any level."""
+    from credvend_local.oidc_issuer import FORGERIES, LocalOidcIssuer
+    from tests.unit.test_oidc import oidc_event, oidc_policy
+
+    with LocalOidcIssuer() as github, LocalOidcIssuer() as kubernetes:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(oidc_policy(github.url, kubernetes.url, "http://127.0.0.1:9"))
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "AKIAFUNCTIONKEY00000",
+            "AWS_SECRET_ACCESS_KEY": "function-own-secret-never-logged",
+            "AWS_SESSION_TOKEN": "function-own-session-token-never-logged",
+            "AWS_REGION": "eu-west-1",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "CREDVEND_POLICY_FILE": str(policy),
+            "POWERTOOLS_LOG_LEVEL": "DEBUG",
+            "POWERTOOLS_DEV": "true",
+            "POWERTOOLS_EVENT_HANDLER_DEBUG": "true",
+            "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+        monkeypatch.delenv("AWS_ENDPOINT_URL_STS", raising=False)
+        caplog.set_level(logging.DEBUG)
+        collector = _Collect()
+        logging.getLogger().addHandler(collector)
+        logging.getLogger("credvend").addHandler(collector)
+        claims = github.github_claims(repository="acme/app", environment="prod")
+        tokens = [
+            github.mint(claims),
+            kubernetes.kubernetes_token(namespace="ci", service_account="deployer"),
+            github.github_token(repository="acme/app", environment="staging"),  # valid, no caller: 403
+            *(github.forge(kind, claims) for kind in FORGERIES),
+        ]
+        secrets: set[str] = set(tokens)
+        statuses = []
+        try:
+            with mock_aws():
+                handler_module.reset_runtime(settings=Settings.from_env())  # the real boto3 adapter
+                for index, token in enumerate(tokens):
+                    role = "reports-reader" if index == 1 else "deployer"
+                    event = oidc_event(
+                        "POST", "/oidc/credentials", token=token, body={"role": role}, bearer=index % 2 == 0
+                    )
+                    result = handler_module.handler(event, FakeLambdaContext())
+                    statuses.append(result["statusCode"])
+                    body = json.loads(result["body"])
+                    secrets.update(
+                        body.get("Credentials", {}).get(key, "") for key in ("SecretAccessKey", "SessionToken")
+                    )
+        finally:
+            logging.getLogger().removeHandler(collector)
+            logging.getLogger("credvend").removeHandler(collector)
+    secrets.discard("")
+
+    assert statuses == [200, 200, 403, *([401] * len(FORGERIES))]
+    stream = io.StringIO()
+    for record in collector.records + caplog.records:
+        stream.write(record.getMessage())
+        stream.write(repr(record.__dict__))
+        stream.write("\n")
+    captured = capsys.readouterr()
+    everything = stream.getvalue() + caplog.text + captured.out + captured.err
+    assert "credential vend decision" in everything
+    assert "repo:acme/app:environment:prod" in everything  # the subject is logged, the token is not
+    # a token's signature is the part that must never leak; header/claims segments are not secret alone
+    leaked = sorted(secret for secret in secrets if secret in everything)
+    signatures = sorted(t.rsplit(".", 1)[1] for t in tokens if len(t.rsplit(".", 1)[1]) > 8)
+    assert not leaked, f"{len(leaked)} secret value(s) found in log output"
+    assert not [s for s in signatures if s in everything], "a token signature was logged"

@@ -199,7 +199,8 @@ def test_role_arns() -> None:
         ),
         (BASE.replace("[{role: r1}]", "[{role: r1}, {role: r1}]"), "callers.c1.grants", "granted more than once"),
         (BASE.replace("[{role: r1}]", "[]"), "callers.c1.grants", "at least 1"),
-        (BASE.replace("[arn:aws:iam::123456789012:role/c1]", "[]"), "callers.c1.iam_principals", "at least 1"),
+        # iam_principals may be empty when the caller has OIDC matchers (CONTRACT §10); with neither, no identity
+        (BASE.replace("[arn:aws:iam::123456789012:role/c1]", "[]"), "callers.c1", "needs `iam_principals`, `oidc`"),
         ("version: 1\nroles: {}\n", "roles", "at least 1"),
         ("version: 1\nroles:\n  a-b: {create: true}\n  a_b: {create: true}\n", "roles.a_b.role_name", "clashes"),
         (BASE.replace("  r1: {create: true}", "  'r 1': {create: true}"), "roles.r 1.[key]", "pattern"),

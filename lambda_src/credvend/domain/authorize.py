@@ -1,13 +1,29 @@
-"""Who is calling, and may they have this role? Identity comes only from API Gateway's
-verified request context (``requestContext.identity.userArn``), never from the body."""
+"""Who is calling, and may they have this role?
+
+Two ways to arrive at a caller, one way on from there: a SigV4 identity that API Gateway
+verified (``requestContext.identity.userArn``, IAM routes) or an OIDC token the function
+verified (``credvend.oidc``, OIDC routes) each resolve to a caller name; ``authorize_caller``
+then decides the grant the same way for both. Identity never comes from the body."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from credvend.domain.errors import AccessDenied, Unauthenticated
-from credvend_policy import Grant, Policy, PrincipalKey, RoleSpec, is_identity_arn, principal_key
+from credvend_policy import Grant, OidcMatcher, Policy, PrincipalKey, RoleSpec, is_identity_arn, principal_key
+
+MatchersByIssuer = Mapping[str, Sequence[tuple[str, OidcMatcher]]]
+
+
+@dataclass(frozen=True, slots=True)
+class OidcIdentity:
+    """An OIDC token that passed verification: its issuer's name in the policy, ``sub``, and
+    all its (verified) claims, which the callers' matchers read."""
+
+    issuer: str
+    subject: str
+    claims: Mapping[str, object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,7 +31,7 @@ class Authorization:
     """A verified caller that is granted ``alias``."""
 
     caller: str
-    principal_arn: str
+    principal_arn: str | None  # None for a caller that authenticated with an OIDC token
     alias: str
     role: RoleSpec
     grant: Grant
@@ -32,6 +48,26 @@ def verified_principal_arn(user_arn: object) -> str:
     return user_arn
 
 
+def caller_for_principal(callers_by_principal: Mapping[PrincipalKey, str], principal_arn: str) -> str:
+    key = principal_key(principal_arn)
+    caller = callers_by_principal.get(key) if key is not None else None
+    if caller is None:
+        raise AccessDenied(reason="unknown_caller")
+    return caller
+
+
+def caller_for_token(matchers_by_issuer: MatchersByIssuer, identity: OidcIdentity) -> str:
+    """The one caller whose matcher accepts the token's claims. None, or two different
+    callers, is AccessDenied: a token must never pick between callers by file order."""
+    candidates = matchers_by_issuer.get(identity.issuer, ())
+    callers = {caller for caller, matcher in candidates if matcher.matches(identity.claims)}
+    if not callers:
+        raise AccessDenied(reason="no_matching_caller")
+    if len(callers) > 1:
+        raise AccessDenied(reason="ambiguous_caller")
+    return callers.pop()
+
+
 def authorize(
     policy: Policy,
     callers_by_principal: Mapping[PrincipalKey, str],
@@ -39,15 +75,17 @@ def authorize(
     principal_arn: str,
     alias: str,
 ) -> Authorization:
-    """Resolve the caller and its grant for ``alias``.
+    """Resolve a SigV4 caller and its grant for ``alias`` (see ``authorize_caller``)."""
+    caller = caller_for_principal(callers_by_principal, principal_arn)
+    return authorize_caller(policy, caller, alias=alias, principal_arn=principal_arn)
+
+
+def authorize_caller(policy: Policy, caller: str, *, alias: str, principal_arn: str | None = None) -> Authorization:
+    """The grant of an identified caller for ``alias``, however it authenticated.
 
     Unknown caller, alias not granted and unknown alias all raise the same AccessDenied
     (the ``reason`` goes to the audit log only).
     """
-    key = principal_key(principal_arn)
-    caller = callers_by_principal.get(key) if key is not None else None
-    if caller is None:
-        raise AccessDenied(reason="unknown_caller")
     grant = policy.callers[caller].grant_for(alias)
     role = policy.roles.get(alias)
     if role is None:

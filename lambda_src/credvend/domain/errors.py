@@ -36,8 +36,15 @@ class InvalidDuration(CredvendError):
 
 
 class Unauthenticated(CredvendError):
+    """No identity, or a token that failed verification: ONE message for every case, so a
+    forger learns nothing about which check failed; ``reason`` goes to the audit log only."""
+
     code = "Unauthenticated"
     default_message = "The request carries no verified caller identity."
+
+    def __init__(self, *, reason: str | None = None) -> None:
+        self.reason = reason
+        super().__init__()
 
 
 class AccessDenied(CredvendError):

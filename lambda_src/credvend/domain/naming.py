@@ -13,6 +13,7 @@ from credvend_policy import source_identity_for, to_sts_name
 
 CALLER_TAG = "credvend:caller"
 REQUEST_ID_TAG = "credvend:request-id"
+SUBJECT_TAG = "credvend:subject"  # OIDC callers: the token's ``sub`` (CONTRACT §10)
 _TAG_VALUE_MAX = 256
 # STS session-tag values: Unicode letters, digits, spaces and _ . : / = + - @ (no comma).
 _ILLEGAL_TAG_VALUE = re.compile(r"[^\w .:/=+@-]")
@@ -39,9 +40,14 @@ def tag_value(raw: str) -> str:
     return _ILLEGAL_TAG_VALUE.sub("-", raw)[:_TAG_VALUE_MAX]
 
 
-def name_session(template: str, *, caller: str, role: str, request_id: str) -> SessionNaming:
+def name_session(
+    template: str, *, caller: str, role: str, request_id: str, subject: str | None = None
+) -> SessionNaming:
+    tags: tuple[tuple[str, str], ...] = ((CALLER_TAG, tag_value(caller)), (REQUEST_ID_TAG, tag_value(request_id)))
+    if subject is not None:
+        tags += ((SUBJECT_TAG, tag_value(subject)),)
     return SessionNaming(
         session_name=render_session_name(template, caller=caller, role=role, request_id=request_id),
         source_identity=source_identity_for(caller),
-        tags=((CALLER_TAG, tag_value(caller)), (REQUEST_ID_TAG, tag_value(request_id))),
+        tags=tags,
     )

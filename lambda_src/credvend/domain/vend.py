@@ -14,9 +14,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from credvend.domain.authorize import Authorization, authorize
+from credvend.domain.authorize import (
+    Authorization,
+    OidcIdentity,
+    authorize_caller,
+    caller_for_principal,
+    caller_for_token,
+)
 from credvend.domain.clamp import STS_REJECTED_RETRY, Clamp, clamp_duration
-from credvend.domain.errors import DurationRejected, InternalError, UpstreamError, UpstreamUnavailable
+from credvend.domain.errors import (
+    DurationRejected,
+    InternalError,
+    Unauthenticated,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from credvend.domain.formats import AssumedRole, GrantRecord, Vended
 from credvend.domain.issuers import AssumeRoleIssuer, Issuer, IssueRequest, StsPort
 from credvend.domain.naming import SessionNaming, name_session
@@ -45,6 +57,8 @@ class Decision:
 
     request_id: str
     principal_arn: str | None = None
+    issuer: str | None = None  # OIDC callers: the issuer's name in the policy...
+    subject: str | None = None  # ...and the token's ``sub`` (never the token itself)
     role: str | None = None
     caller: str | None = None
     role_arn: str | None = None
@@ -112,6 +126,7 @@ class VendService:
         self._web_identity = web_identity
         self._clock = clock
         self._callers = policy.callers_by_principal()
+        self._matchers = policy.oidc_matchers()
         self._home: Home | None = None
         self._role_chaining: bool | None = None
         self._rejected_caps: dict[str, int] = {}  # alias -> cap STS enforced below the declared one
@@ -179,21 +194,42 @@ class VendService:
         return self._web_identity()
 
     # -- the request --------------------------------------------------------------------
+    def identify(self, *, principal_arn: str | None, token: OidcIdentity | None, decision: Decision) -> str:
+        """The caller name of a verified SigV4 principal or a verified OIDC token (exactly one)."""
+        if token is not None and principal_arn is None:
+            decision.issuer, decision.subject = token.issuer, token.subject
+            return caller_for_token(self._matchers, token)
+        if principal_arn is not None and token is None:
+            decision.principal_arn = principal_arn
+            return caller_for_principal(self._callers, principal_arn)
+        raise Unauthenticated()
+
     def plan(
-        self, request: VendRequest, *, principal_arn: str, decision: Decision, deadline: float | None = None
+        self,
+        request: VendRequest,
+        *,
+        principal_arn: str | None = None,
+        token: OidcIdentity | None = None,
+        decision: Decision,
+        deadline: float | None = None,
     ) -> Plan:
-        """Everything up to issuing: authorize, name, pick the issuer, clamp. A dry run stops
-        here, so it makes at most the one GetCallerIdentity a cold container needs and never
-        calls an issuer (no AssumeRole, AssumeRoleWithWebIdentity or KMS Sign)."""
-        decision.principal_arn = principal_arn
+        """Everything up to issuing: identify (SigV4 principal or OIDC token), authorize, name,
+        pick the issuer, clamp. A dry run stops here, so it makes at most the one
+        GetCallerIdentity a cold container needs and never calls an issuer (no AssumeRole,
+        AssumeRoleWithWebIdentity or KMS Sign)."""
         decision.role = request.role
-        auth = authorize(self.policy, self._callers, principal_arn=principal_arn, alias=request.role)
+        caller = self.identify(principal_arn=principal_arn, token=token, decision=decision)
+        auth = authorize_caller(self.policy, caller, alias=request.role, principal_arn=principal_arn)
         decision.caller = auth.caller
         requested = request.duration_seconds or self.policy.defaults.duration_seconds
         decision.requested_duration = requested
         role_arn = decision.role_arn = self.role_arn(auth.alias, deadline=deadline)
         naming = name_session(
-            self.policy.defaults.session_name, caller=auth.caller, role=auth.alias, request_id=decision.request_id
+            self.policy.defaults.session_name,
+            caller=auth.caller,
+            role=auth.alias,
+            request_id=decision.request_id,
+            subject=token.subject if token is not None else None,
         )
         decision.session_name = naming.session_name
         decision.source_identity = naming.source_identity
@@ -219,19 +255,33 @@ class VendService:
         )
 
     def preview(
-        self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
+        self,
+        request: VendRequest,
+        *,
+        principal_arn: str | None = None,
+        token: OidcIdentity | None = None,
+        decision: Decision,
+        time_left: float | None = None,
     ) -> GrantRecord:
         """Dry run (CONTRACT §11): the grant ``vend`` would issue now, and nothing issued."""
         deadline = None if time_left is None else self._clock() + time_left
-        return self.plan(request, principal_arn=principal_arn, decision=decision, deadline=deadline).grant()
+        return self.plan(
+            request, principal_arn=principal_arn, token=token, decision=decision, deadline=deadline
+        ).grant()
 
     def vend(
-        self, request: VendRequest, *, principal_arn: str, decision: Decision, time_left: float | None = None
+        self,
+        request: VendRequest,
+        *,
+        principal_arn: str | None = None,
+        token: OidcIdentity | None = None,
+        decision: Decision,
+        time_left: float | None = None,
     ) -> Vended:
-        """Authorize, clamp, name and assume. ``time_left``: seconds by which every STS call
-        must have finished (None: no deadline)."""
+        """Identify, authorize, clamp, name and issue. ``time_left``: seconds by which every
+        STS call must have finished (None: no deadline)."""
         deadline = None if time_left is None else self._clock() + time_left
-        plan = self.plan(request, principal_arn=principal_arn, decision=decision, deadline=deadline)
+        plan = self.plan(request, principal_arn=principal_arn, token=token, decision=decision, deadline=deadline)
         auth, naming = plan.auth, plan.naming
 
         def assume(duration: int) -> AssumedRole:
