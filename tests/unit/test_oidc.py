@@ -598,3 +598,21 @@ def test_dry_run_on_the_oidc_route_issues_nothing(sts: CountingSts, github: Loca
     forged = github.forge("alg_none", github.github_claims(repository="acme/app", environment="prod"))
     status, _ = call(oidc_event("POST", "/oidc/credentials", token=forged, body={"role": "deployer", "dry_run": True}))
     assert status == 401
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["digits", True, [0]])
+def test_time_claims_must_be_json_numbers(
+    sts: CountingSts, github: LocalOidcIssuer, caplog: pytest.LogCaptureFixture, name: str, value: object
+) -> None:
+    # RFC 7519 NumericDate: a string such as "99999999999" (which PyJWT's int() reads) or true
+    # is refused, as STS and strict verifiers refuse it, even when the issuer signed it.
+    import time
+
+    now = int(time.time())
+    claims = github.github_claims(repository="acme/app")
+    claims[name] = str(now + 3600 if name == "exp" else now) if value == "digits" else value
+    status, body = call(oidc_event("POST", "/oidc/credentials", token=github.mint(claims), body={"role": "deployer"}))
+    assert (status, body["Error"]) == (401, {"Code": "Unauthenticated", "Message": ONE_MESSAGE})
+    assert sts.calls == 0
+    assert audit_lines(caplog)[-1]["outcome"] == "denied"
