@@ -546,6 +546,42 @@ def test_discovery_naming_another_issuer_is_unavailable() -> None:
         IssuerKeys(spec, fetch=fetch).jwk_for("k1")
 
 
+@pytest.mark.parametrize(
+    "jwks_uri", ["http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", "http://localhost/k", "https://[::1]/k"]
+)
+def test_a_remote_issuers_discovery_never_points_the_function_at_its_own_loopback(jwks_uri: str) -> None:
+    # Plain http is allowed for loopback issuers (local testing). A remote issuer's discovery
+    # document must not use that to make the function GET its own loopback services (the
+    # Lambda runtime API listens there).
+    from credvend.oidc.jwks import IssuerKeys, JwksUnavailable
+    from credvend_policy import IssuerSpec
+
+    fetched: list[str] = []
+
+    def fetch(url: str, timeout: float) -> bytes:
+        fetched.append(url)
+        return json.dumps({"issuer": "https://issuer.example.com", "jwks_uri": jwks_uri}).encode()
+
+    spec = IssuerSpec(url="https://issuer.example.com", audiences=("a",))
+    with pytest.raises(JwksUnavailable) as caught:
+        IssuerKeys(spec, fetch=fetch).jwk_for("k1")
+    assert caught.value.reason == "discovery_bad_jwks_uri"
+    assert fetched == ["https://issuer.example.com/.well-known/openid-configuration"]
+
+
+def test_a_loopback_issuers_discovery_may_name_a_loopback_jwks_uri() -> None:
+    from credvend.oidc.jwks import IssuerKeys
+    from credvend_policy import IssuerSpec
+
+    def fetch(url: str, timeout: float) -> bytes:
+        if url.endswith("/openid-configuration"):
+            return json.dumps({"issuer": "http://127.0.0.1:8443", "jwks_uri": "http://127.0.0.1:8443/k"}).encode()
+        return json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}).encode()
+
+    spec = IssuerSpec(url="http://127.0.0.1:8443", audiences=("a",))
+    assert IssuerKeys(spec, fetch=fetch).jwk_for("k1") is not None
+
+
 def test_the_iam_path_never_imports_the_oidc_verifier() -> None:
     import subprocess
     import sys

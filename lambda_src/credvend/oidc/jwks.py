@@ -21,9 +21,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from credvend_policy import IssuerSpec
-from credvend_policy.claims import url_problem
+from credvend_policy.claims import is_loopback_host, url_problem
 
 REFETCH_INTERVAL_SECONDS = 30.0
 FETCH_TIMEOUT_SECONDS = 2.0
@@ -146,4 +147,13 @@ class IssuerKeys:
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str) or url_problem(jwks_uri) is not None:
             raise JwksUnavailable("discovery_bad_jwks_uri")
+        # Loopback is for local testing: a document from a remote issuer must not send the
+        # function to its own loopback services (the Lambda runtime API listens there).
+        if _is_loopback_url(jwks_uri) and not _is_loopback_url(self._spec.url):
+            raise JwksUnavailable("discovery_bad_jwks_uri")
         return jwks_uri
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname  # a URL that passed url_problem
+    return host is not None and is_loopback_host(host)
