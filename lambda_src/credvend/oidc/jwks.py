@@ -15,6 +15,7 @@ Only URLs from the policy file are ever fetched (issuer URL, configured or disco
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -61,7 +62,9 @@ def http_fetch(url: str, timeout: float) -> bytes:
             body: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise JwksUnavailable(f"http_{exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        # HTTPException: an answer that is not HTTP (bad status line, broken chunking), which
+        # urllib does not wrap in URLError.
         raise JwksUnavailable("unreachable") from None
     if len(body) > MAX_DOCUMENT_BYTES:
         raise JwksUnavailable("too_large")
