@@ -132,3 +132,20 @@ def test_an_answer_that_is_not_http_is_unavailable_never_another_error(payload: 
     with pytest.raises(JwksUnavailable) as caught:
         http_fetch(f"{_raw_server(payload)}/k", 2.0)
     assert caught.value.reason == "unreachable"
+
+
+@pytest.mark.parametrize("document", [b"[" * 100_000, b'{"keys":' * 50_000, b"\xff\xfe", b"1" * 5000])
+@pytest.mark.parametrize("discovered", [False, True])
+def test_a_document_that_is_not_json_is_unavailable(document: bytes, discovered: bool) -> None:
+    # Deep nesting raised RecursionError past the JSON check: a 500 instead of 503.
+    from credvend.oidc.jwks import IssuerKeys
+    from credvend_policy import IssuerSpec
+
+    def fetch(url: str, timeout: float) -> bytes:
+        return document
+
+    jwks_uri = None if discovered else "https://issuer.example.com/keys"
+    spec = IssuerSpec(url="https://issuer.example.com", audiences=("a",), jwks_uri=jwks_uri)
+    with pytest.raises(JwksUnavailable) as caught:
+        IssuerKeys(spec, fetch=fetch).jwk_for("k1")
+    assert caught.value.reason == ("discovery_not_json" if discovered else "jwks_not_json")

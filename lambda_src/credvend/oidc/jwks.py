@@ -74,7 +74,7 @@ def http_fetch(url: str, timeout: float) -> bytes:
 def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the decoder
         raise JwksUnavailable(f"{what}_not_json") from None
     if not isinstance(document, dict):
         raise JwksUnavailable(f"{what}_not_object")
