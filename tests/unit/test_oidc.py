@@ -582,6 +582,44 @@ def test_a_loopback_issuers_discovery_may_name_a_loopback_jwks_uri() -> None:
     assert IssuerKeys(spec, fetch=fetch).jwk_for("k1") is not None
 
 
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "EdDSA"])
+def test_a_jwks_publishing_a_private_key_verifies_nothing(algorithm: str) -> None:
+    # Anyone could sign with a published private key. An RSA one also crashed PyJWT's verify
+    # (a private key object has no verify()): a 500; EC and Ed25519 ones verified tokens.
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+    from credvend.domain.errors import Unauthenticated
+    from credvend.oidc.verify import OidcVerifier
+    from credvend_policy import IssuerSpec
+
+    key: Any
+    if algorithm == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = RSAAlgorithm.to_jwk(key, as_dict=True)
+    elif algorithm == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+        jwk = ECAlgorithm.to_jwk(key, as_dict=True)
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+        jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
+    assert "d" in jwk
+
+    def fetch(url: str, timeout: float) -> bytes:
+        return json.dumps({"keys": [{**jwk, "kid": "k1"}]}).encode()
+
+    url = "https://issuer.example.com"
+    spec = IssuerSpec(url=url, audiences=("a",), jwks_uri=f"{url}/keys", algorithms=(algorithm,))
+    claims = {"iss": url, "sub": "s", "aud": "a", "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, key, algorithm=algorithm, headers={"kid": "k1"})
+    with pytest.raises(Unauthenticated) as caught:
+        OidcVerifier({"i": spec}, fetch=fetch).verify(token)
+    assert caught.value.reason == "token_unknown_key"
+
+
 def test_the_iam_path_never_imports_the_oidc_verifier() -> None:
     import subprocess
     import sys

@@ -33,6 +33,8 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 Fetch = Callable[[str, float], bytes]
+# RFC 7518 §6.2.2, §6.3.2, §6.4: members only a private (or symmetric) JWK has.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 class JwksUnavailable(Exception):
@@ -131,6 +133,8 @@ class IssuerKeys:
         for jwk in raw_keys:
             if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("kty"), str):
                 continue  # encryption keys and junk are not signing keys
+            if not _PRIVATE_MEMBERS.isdisjoint(jwk):
+                continue  # a published private key (or HMAC secret) lets anyone sign: trust nothing it signs
             kid = jwk.get("kid")
             if kid is not None and not isinstance(kid, str):
                 continue
