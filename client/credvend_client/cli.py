@@ -273,12 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("file", nargs="?", metavar="FILE", help=f"default: ${POLICY_FILE_ENV}, else policy.yaml")
     explain.add_argument("--role", required=True, metavar="ALIAS", help="role alias the caller asks for")
-    explain.add_argument(
+    who = explain.add_mutually_exclusive_group(required=True)
+    who.add_argument(
         "--principal",
-        required=True,
         metavar="ARN",
         help="the caller's SigV4 identity: an IAM user or role ARN, or an assumed-role session ARN",
     )
+    who.add_argument(
+        "--claims",
+        metavar="JSON",
+        help='an OIDC caller: its token\'s claims as a JSON object (with "sub"), taken as verified; needs --issuer',
+    )
+    explain.add_argument("--issuer", metavar="NAME", help="with --claims: the issuer's name under issuers: in the file")
     explain.add_argument("--duration", type=_duration, metavar="N", help="seconds requested (default: the policy's)")
     explain.add_argument(
         "--account", metavar="ID", help="account the stack deploys to (created roles' ARNs; default: the caller's)"
@@ -405,14 +411,28 @@ def run_policy_explain(args: argparse.Namespace) -> int:
     # explanation is the service's decision, not a second implementation of it.
     from credvend.domain.errors import AccessDenied
     from credvend.domain.errors import CredvendError as DecisionError
-    from credvend.domain.explain import explain
+    from credvend.domain.explain import explain, oidc_identity
     from credvend.domain.formats import grant_document
 
+    if (args.claims is None) != (args.issuer is None):
+        raise UsageError("Usage", "--claims and --issuer go together (an OIDC caller); --principal takes neither")
     path, policy = _load_policy(args.file)
     answer: dict[str, Any] = {"DryRun": True, "Policy": str(path)}
     try:
+        token = None
+        if args.claims is not None:
+            try:
+                unverified_claims = json.loads(args.claims)
+            except ValueError:
+                raise UsageError("InvalidClaims", "--claims is not valid JSON") from None
+            token = oidc_identity(policy, issuer=args.issuer, unverified_claims=unverified_claims)
         explanation = explain(
-            policy, principal_arn=args.principal, alias=args.role, duration=args.duration, account=args.account
+            policy,
+            principal_arn=args.principal,
+            token=token,
+            alias=args.role,
+            duration=args.duration,
+            account=args.account,
         )
     except DecisionError as exc:
         error: dict[str, Any] = {"Code": exc.code, "Message": exc.message}

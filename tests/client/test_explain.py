@@ -247,3 +247,81 @@ def test_explain_knows_web_identity_grants_are_not_role_chaining(run_cli: Any, t
         run_cli, web, "--role", "reports-reader", "--principal", BILLING_SESSION, "--duration", "43200"
     )
     assert (answer["Grant"]["Issuance"], answer["Grant"]["LimitedBy"]) == ("assume_role", ["role_chaining"])
+
+
+# --- policy explain for OIDC callers ---------------------------------------------------------
+
+OIDC_POLICY = """\
+version: 1
+roles:
+  deployer:
+    create: true
+    max_session_duration: 43200
+    issuance: web_identity
+  reports-reader:
+    create: true
+    max_session_duration: 14400
+issuers:
+  github:
+    url: https://token.actions.githubusercontent.com
+    audiences: [credvend]
+callers:
+  deploy-prod:
+    oidc:
+      - issuer: github
+        claims: {sub: "repo:acme/app:environment:prod", repository_owner: acme}
+    grants:
+      - {role: deployer, max_duration_seconds: 43200}
+      - {role: reports-reader, max_duration_seconds: 43200}
+"""
+PROD_CLAIMS = json.dumps({"sub": "repo:acme/app:environment:prod", "repository_owner": "acme", "aud": "credvend"})
+
+
+@pytest.fixture
+def oidc_policy(tmp_path: Path) -> Path:
+    path = tmp_path / "oidc-policy.yaml"
+    path.write_text(OIDC_POLICY)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("role", "granted", "limited_by", "issuance"),
+    [("deployer", 43200, [], "web_identity"), ("reports-reader", 3600, ["role_chaining"], "assume_role")],
+)
+def test_explain_an_oidc_caller_from_its_claims(
+    run_cli: Any, oidc_policy: Path, role: str, granted: int, limited_by: list[str], issuance: str
+) -> None:
+    code, answer, err = explain(
+        run_cli, oidc_policy, "--role", role, "--claims", PROD_CLAIMS, "--issuer", "github", "--duration", "43200"
+    )
+    assert code == 0, err
+    grant = answer["Grant"]
+    assert grant["Caller"] == "deploy-prod"
+    assert (grant["GrantedDurationSeconds"], grant["LimitedBy"], grant["Issuance"]) == (granted, limited_by, issuance)
+    assert any("verification" in line for line in answer["Assumptions"])
+
+
+def test_explain_claims_that_match_no_caller_are_denied_with_the_reason(run_cli: Any, oidc_policy: Path) -> None:
+    other = json.dumps({"sub": "repo:acme/app:environment:staging", "repository_owner": "acme"})
+    code, answer, _ = explain(run_cli, oidc_policy, "--role", "deployer", "--claims", other, "--issuer", "github")
+    assert code == 3
+    assert answer["Error"] == {
+        "Code": "AccessDenied",
+        "Message": "The caller is not allowed to get credentials for this role.",
+        "Reason": "no_matching_caller",
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--claims", PROD_CLAIMS],  # no --issuer
+        ["--issuer", "github", "--principal", "arn:aws:iam::123456789012:user/x"],
+        ["--claims", "{not json", "--issuer", "github"],
+        ["--claims", '{"aud": "credvend"}', "--issuer", "github"],  # no sub
+        ["--claims", PROD_CLAIMS, "--issuer", "gitlab"],  # not in the file
+    ],
+)
+def test_explain_oidc_usage_errors(run_cli: Any, oidc_policy: Path, args: list[str]) -> None:
+    result = run_cli("policy", "explain", str(oidc_policy), "--role", "deployer", *args)
+    assert result.code == 2, (result.out, result.err)

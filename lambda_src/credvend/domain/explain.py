@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from credvend.domain.authorize import OidcIdentity
+from credvend.domain.errors import InvalidRequest, Unauthenticated
 from credvend.domain.formats import AssumedRole, GrantRecord
 from credvend.domain.issuers import BeforeCall, IssueRequest
 from credvend.domain.requests import validate_request
@@ -27,6 +29,8 @@ from credvend.domain.vend import Decision, VendService
 from credvend_policy import Policy, parse_arn
 
 EXPLAIN_REQUEST_ID = "explain"  # {request_id} in a session-name template renders as this
+# An OIDC caller names no account: created roles' ARNs show this one unless --account is given.
+OIDC_DEFAULT_ACCOUNT = "000000000000"
 ASSUMPTIONS = (
     "offline: the function is assumed to run on AWS Lambda, where every assume_role grant is "
     "role chaining (capped at 3600 seconds); web_identity grants are not",
@@ -68,25 +72,46 @@ class Explanation:
 
 
 def explain(
-    policy: Policy, *, principal_arn: str, alias: str, duration: int | None = None, account: str | None = None
+    policy: Policy,
+    *,
+    alias: str,
+    principal_arn: str | None = None,
+    token: OidcIdentity | None = None,
+    duration: int | None = None,
+    account: str | None = None,
 ) -> Explanation:
-    """The grant ``principal_arn`` would get for ``alias``. Raises the same errors as the
-    service (``AccessDenied`` with its ``reason``, ``InvalidDuration``, ``Unauthenticated``)."""
+    """The grant a caller would get for ``alias``: the caller is a SigV4 ``principal_arn`` or
+    the (assumed verified) claims of an OIDC ``token``, exactly one. Raises the same errors as
+    the service (``AccessDenied`` with its ``reason``, ``InvalidDuration``, ``Unauthenticated``)."""
     from credvend.domain.authorize import verified_principal_arn
 
-    principal = verified_principal_arn(principal_arn)
-    parsed = parse_arn(principal)
+    if (principal_arn is None) == (token is None):
+        raise Unauthenticated()
+    principal = verified_principal_arn(principal_arn) if principal_arn is not None else None
+    parsed = parse_arn(principal) if principal is not None else None
     partition = parsed.partition if parsed else "aws"
-    home_account = account or (parsed.account if parsed else "000000000000")
+    home_account = account or (parsed.account if parsed else OIDC_DEFAULT_ACCOUNT)
     fields: dict[str, object] = {"role": alias}
     if duration is not None:
         fields["duration_seconds"] = duration
     request = validate_request(fields)  # the service's own validation and errors
     service = VendService(policy, OfflineSts(partition=partition, account=home_account), web_identity=OfflineIssuer)
     decision = Decision(request_id=EXPLAIN_REQUEST_ID, principal_arn=principal)
-    grant = service.preview(request, principal_arn=principal, decision=decision)
+    grant = service.preview(request, principal_arn=principal, token=token, decision=decision)
     assumptions = [*ASSUMPTIONS]
+    if token is not None:
+        assumptions.append("offline: the claims are taken as those of a token that passed verification")
     if policy.roles[alias].arn is None:
-        source = "--account" if account else "the caller's account (--account to change)"
-        assumptions.append(f"offline: created roles are in account {home_account}, {source}")
+        source = "--account" if account else ("the caller's account" if parsed else "a placeholder")
+        assumptions.append(f"offline: created roles are in account {home_account}, {source} (--account to change)")
     return Explanation(grant=grant, decision=decision, assumptions=assumptions)
+
+
+def oidc_identity(policy: Policy, *, issuer: str, unverified_claims: object) -> OidcIdentity:
+    """The OIDC identity ``explain`` matches callers with, from an issuer name of the policy and
+    a claims object (as a verified token would carry them; ``sub`` a string)."""
+    if issuer not in policy.issuers:
+        raise InvalidRequest(f"unknown issuer {issuer[:64]!r}: the policy names {sorted(policy.issuers)}")
+    if not isinstance(unverified_claims, dict) or not isinstance(unverified_claims.get("sub"), str):
+        raise InvalidRequest("the claims must be a JSON object with a string 'sub'")
+    return OidcIdentity(issuer=issuer, subject=unverified_claims["sub"], claims=dict(unverified_claims))
