@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from credvend_policy.api_policy import IAM_ROUTES, OIDC_ROUTES, Route, api_resource_policy, route_resource
-from infra.nag import acknowledge
+from infra.nag import acknowledge, acknowledge_checkov
 
 STAGE_NAME = "v1"
 # OIDC_ROUTES (credvend_policy.api_policy): token-authenticated, no IAM auth at the gateway.
@@ -301,12 +301,44 @@ class VendingApi(Construct):
                 reason="Callers are AWS workloads that authenticate with SigV4 (AWS_IAM authorization), "
                 "not Cognito users.",
             )
+        self._acknowledge_checkov_findings(tracing=tracing)
         if create_cloudwatch_role:
             acknowledge(
                 self.api.node.find_child("CloudWatchRole"),
                 "AwsSolutions-IAM4",
                 finding="Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs",
                 reason="API Gateway's account-wide logging role needs exactly this AWS-maintained policy.",
+            )
+
+    def _acknowledge_checkov_findings(self, *, tracing: bool) -> None:
+        """checkov's generic API Gateway checks that do not fit a credential broker, each with why."""
+        stage = self.api.deployment_stage
+        acknowledge_checkov(
+            stage,
+            "CKV_AWS_120",
+            reason="Every response of this API is a fresh, per-caller credential or decision: caching it "
+            "would hand one caller's credentials to the next request, so the stage cache stays off.",
+        )
+        if not tracing:
+            acknowledge_checkov(
+                stage,
+                "CKV_AWS_73",
+                reason="X-Ray tracing is the context setting `tracing` (stage and function together), off by "
+                "default: the access log and the decision log already carry every request id.",
+            )
+        for log_group in (self.access_log_group, self.execution_log_group):
+            acknowledge_checkov(
+                log_group,
+                "CKV_AWS_158",
+                reason="API Gateway's access and ERROR-level execution logs hold no secret (no body, header "
+                "or query string; data tracing is off); CloudWatch Logs encrypts them with AWS owned keys.",
+            )
+        for method in self.oidc_methods:
+            acknowledge_checkov(
+                method,
+                "CKV_AWS_59",
+                reason="OIDC caller route (CONTRACT §10): callers have no AWS credentials; the function "
+                "verifies the bearer token (JWKS signature, iss, aud, exp) first, and the route is throttled.",
             )
 
     @property

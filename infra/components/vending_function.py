@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import cast
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import CfnResource, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -113,11 +113,17 @@ class VendingFunction(Construct):
                 "POWERTOOLS_TRACE_DISABLED": "false" if tracing else "true",
             },
         )
+        cfn_function = cast(lambda_.CfnFunction, self.function.node.default_child)
         if not tracing:
             # CDK adds DependsOn: [role] although Properties.Role's GetAtt already orders
             # them (cfn-lint W3005); with tracing, it also waits for X-Ray's permissions.
-            cast(lambda_.CfnFunction, self.function.node.default_child).add_deletion_override("DependsOn")
+            cfn_function.add_deletion_override("DependsOn")
         if tracing:
+            # Only X-Ray's permissions (the role's default policy): the role itself is already
+            # ordered by Properties.Role's GetAtt (cfn-lint W3005).
+            default_policy = self.role.node.find_child("DefaultPolicy").node.default_child
+            assert isinstance(default_policy, CfnResource)
+            cfn_function.add_override("DependsOn", [Stack.of(self).get_logical_id(default_policy)])
             # Lambda's X-Ray statement (added by CDK to the role's default policy).
             acknowledge(
                 self.role.node.find_child("DefaultPolicy"),

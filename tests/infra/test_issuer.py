@@ -176,6 +176,13 @@ def test_exactly_the_discovery_and_oidc_caller_routes_are_unauthenticated(web: S
     assert all(routes[route]["AuthorizationType"] == "NONE" for route in public)
 
 
+def test_the_public_discovery_routes_say_why_checkov_may_find_them_open(web: Synth) -> None:
+    assert web.stack.issuer is not None
+    for method in web.stack.issuer.methods:
+        metadata = web.resources[web.logical_id(method)].get("Metadata", {})
+        assert {skip["id"] for skip in metadata["checkov"]["skip"]} == {"CKV_AWS_59"}
+
+
 def test_the_resource_policy_lets_anyone_invoke_exactly_the_public_routes(web: Synth) -> None:
     ((_, api),) = web.of_type("AWS::ApiGateway::RestApi").items()
     statements = statements_of(web.stack.resolve(api["Properties"]["Policy"]))
