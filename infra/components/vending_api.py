@@ -221,49 +221,20 @@ class VendingApi(Construct):
         # No test-invoke permission: only the deployed stage may invoke the function.
         integration = self.integration = apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False)
 
-        credentials = self.api.root.add_resource("credentials")
-        credentials.add_method(
-            "POST",
+        _add_vend_methods(
+            self.api.root.add_resource("credentials"),
             integration,
+            validator,
             authorization_type=apigw.AuthorizationType.IAM,
-            request_validator=validator,
         )
-        credentials.add_resource("{role}").add_method(
-            "GET",
-            integration,
-            authorization_type=apigw.AuthorizationType.IAM,
-            request_validator=validator,
-            request_parameters={
-                "method.request.path.role": True,
-                "method.request.querystring.duration_seconds": False,
-                "method.request.querystring.format": False,
-                "method.request.querystring.dry_run": False,
-            },
-        )
-
         # The OIDC routes: no IAM auth (a workload without AWS credentials calls them); the
         # function verifies the bearer token before anything else (credvend/oidc/).
-        oidc = self.api.root.add_resource("oidc").add_resource("credentials")
-        self.oidc_methods = [
-            oidc.add_method(
-                "POST",
-                integration,
-                authorization_type=apigw.AuthorizationType.NONE,
-                request_validator=validator,
-            ),
-            oidc.add_resource("{role}").add_method(
-                "GET",
-                integration,
-                authorization_type=apigw.AuthorizationType.NONE,
-                request_validator=validator,
-                request_parameters={
-                    "method.request.path.role": True,
-                    "method.request.querystring.duration_seconds": False,
-                    "method.request.querystring.format": False,
-                    "method.request.querystring.dry_run": False,
-                },
-            ),
-        ]
+        self.oidc_methods = _add_vend_methods(
+            self.api.root.add_resource("oidc").add_resource("credentials"),
+            integration,
+            validator,
+            authorization_type=apigw.AuthorizationType.NONE,
+        )
         for method, path in OIDC_ROUTES:
             self.add_public_route(method, path)
         for method in self.oidc_methods:
@@ -367,3 +338,29 @@ class VendingApi(Construct):
             public_routes=self.public_routes,
             organization_id=self._organization_id,
         )
+
+
+def _add_vend_methods(
+    resource: apigw.Resource,
+    integration: apigw.Integration,
+    validator: apigw.IRequestValidator,
+    *,
+    authorization_type: apigw.AuthorizationType,
+) -> list[apigw.Method]:
+    """``POST <resource>`` and ``GET <resource>/{role}``: one pair of vend routes, the same for
+    both ways to authenticate (CONTRACT §2, §10)."""
+    return [
+        resource.add_method("POST", integration, authorization_type=authorization_type, request_validator=validator),
+        resource.add_resource("{role}").add_method(
+            "GET",
+            integration,
+            authorization_type=authorization_type,
+            request_validator=validator,
+            request_parameters={
+                "method.request.path.role": True,
+                "method.request.querystring.duration_seconds": False,
+                "method.request.querystring.format": False,
+                "method.request.querystring.dry_run": False,
+            },
+        ),
+    ]
