@@ -3,16 +3,16 @@
 Pure code, shared by the function (which caller is this verified token?), the CDK app and
 the client (``credvend policy check``). A matcher's claim patterns are IAM ``StringLike``
 globs: ``*`` any run of characters (none included), ``?`` exactly one, everything else
-literal; the whole claim value must match (compiled to full-match regular expressions,
-never a search). A claim a matcher does not list is not checked: listing it is the way to
-constrain it, and ``sub`` must always be listed and constrained (see ``sub_problem``).
+literal; the whole claim value must match (never a search), by a wildcard matcher that takes
+at most len(pattern) * len(value) steps (a backtracking regular expression took polynomial time
+in the value for patterns with several ``*``, and claim values are often the caller's to choose).
+A claim a matcher does not list is not checked: listing it is the way to constrain it, and
+``sub`` must always be listed and constrained (see ``sub_problem``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from functools import lru_cache
 from urllib.parse import urlsplit
 
 # Asymmetric JWS algorithms only. ``none`` and HMAC (HS*) are never accepted: an HMAC key is
@@ -77,11 +77,29 @@ def sub_problem(claims: Mapping[str, str]) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """IAM ``StringLike`` semantics as one anchored regular expression (used with fullmatch)."""
-    parts = [".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern]
-    return re.compile("".join(parts), re.DOTALL)
+def glob_fullmatch(pattern: str, value: str) -> bool:
+    """IAM ``StringLike`` semantics over the whole value: ``*`` any run, ``?`` one character.
+
+    Greedy with one resume point (the last ``*``): on a mismatch the last ``*`` takes one more
+    character and matching resumes after it. Earlier stars never need revisiting, so this is
+    O(len(pattern) * len(value)) whatever the pattern."""
+    p = v = 0
+    star, resume = -1, 0
+    while v < len(value):
+        if p < len(pattern) and pattern[p] == "*":
+            star, resume = p, v
+            p += 1
+        elif p < len(pattern) and (pattern[p] == "?" or pattern[p] == value[v]):
+            p += 1
+            v += 1
+        elif star >= 0:
+            resume += 1
+            p, v = star + 1, resume
+        else:
+            return False
+    while p < len(pattern) and pattern[p] == "*":
+        p += 1
+    return p == len(pattern)
 
 
 def claim_matches(pattern: str, value: object) -> bool:
@@ -91,7 +109,7 @@ def claim_matches(pattern: str, value: object) -> bool:
         return False
     if "*" not in pattern and "?" not in pattern:
         return value == pattern
-    return glob_regex(pattern).fullmatch(value) is not None
+    return glob_fullmatch(pattern, value)
 
 
 def claims_match(patterns: Mapping[str, str], verified_claims: Mapping[str, object]) -> bool:

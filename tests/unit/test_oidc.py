@@ -546,6 +546,80 @@ def test_discovery_naming_another_issuer_is_unavailable() -> None:
         IssuerKeys(spec, fetch=fetch).jwk_for("k1")
 
 
+@pytest.mark.parametrize(
+    "jwks_uri", ["http://127.0.0.1:9001/2018-06-01/runtime/invocation/next", "http://localhost/k", "https://[::1]/k"]
+)
+def test_a_remote_issuers_discovery_never_points_the_function_at_its_own_loopback(jwks_uri: str) -> None:
+    # Plain http is allowed for loopback issuers (local testing). A remote issuer's discovery
+    # document must not use that to make the function GET its own loopback services (the
+    # Lambda runtime API listens there).
+    from credvend.oidc.jwks import IssuerKeys, JwksUnavailable
+    from credvend_policy import IssuerSpec
+
+    fetched: list[str] = []
+
+    def fetch(url: str, timeout: float) -> bytes:
+        fetched.append(url)
+        return json.dumps({"issuer": "https://issuer.example.com", "jwks_uri": jwks_uri}).encode()
+
+    spec = IssuerSpec(url="https://issuer.example.com", audiences=("a",))
+    with pytest.raises(JwksUnavailable) as caught:
+        IssuerKeys(spec, fetch=fetch).jwk_for("k1")
+    assert caught.value.reason == "discovery_bad_jwks_uri"
+    assert fetched == ["https://issuer.example.com/.well-known/openid-configuration"]
+
+
+def test_a_loopback_issuers_discovery_may_name_a_loopback_jwks_uri() -> None:
+    from credvend.oidc.jwks import IssuerKeys
+    from credvend_policy import IssuerSpec
+
+    def fetch(url: str, timeout: float) -> bytes:
+        if url.endswith("/openid-configuration"):
+            return json.dumps({"issuer": "http://127.0.0.1:8443", "jwks_uri": "http://127.0.0.1:8443/k"}).encode()
+        return json.dumps({"keys": [{"kty": "RSA", "kid": "k1", "n": "AQAB", "e": "AQAB"}]}).encode()
+
+    spec = IssuerSpec(url="http://127.0.0.1:8443", audiences=("a",))
+    assert IssuerKeys(spec, fetch=fetch).jwk_for("k1") is not None
+
+
+@pytest.mark.parametrize("algorithm", ["RS256", "ES256", "EdDSA"])
+def test_a_jwks_publishing_a_private_key_verifies_nothing(algorithm: str) -> None:
+    # Anyone could sign with a published private key. An RSA one also crashed PyJWT's verify
+    # (a private key object has no verify()): a 500; EC and Ed25519 ones verified tokens.
+    import time
+
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+
+    from credvend.domain.errors import Unauthenticated
+    from credvend.oidc.verify import OidcVerifier
+    from credvend_policy import IssuerSpec
+
+    key: Any
+    if algorithm == "RS256":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = RSAAlgorithm.to_jwk(key, as_dict=True)
+    elif algorithm == "ES256":
+        key = ec.generate_private_key(ec.SECP256R1())
+        jwk = ECAlgorithm.to_jwk(key, as_dict=True)
+    else:
+        key = ed25519.Ed25519PrivateKey.generate()
+        jwk = OKPAlgorithm.to_jwk(key, as_dict=True)
+    assert "d" in jwk
+
+    def fetch(url: str, timeout: float) -> bytes:
+        return json.dumps({"keys": [{**jwk, "kid": "k1"}]}).encode()
+
+    url = "https://issuer.example.com"
+    spec = IssuerSpec(url=url, audiences=("a",), jwks_uri=f"{url}/keys", algorithms=(algorithm,))
+    claims = {"iss": url, "sub": "s", "aud": "a", "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, key, algorithm=algorithm, headers={"kid": "k1"})
+    with pytest.raises(Unauthenticated) as caught:
+        OidcVerifier({"i": spec}, fetch=fetch).verify(token)
+    assert caught.value.reason == "token_unknown_key"
+
+
 def test_the_iam_path_never_imports_the_oidc_verifier() -> None:
     import subprocess
     import sys
@@ -598,3 +672,21 @@ def test_dry_run_on_the_oidc_route_issues_nothing(sts: CountingSts, github: Loca
     forged = github.forge("alg_none", github.github_claims(repository="acme/app", environment="prod"))
     status, _ = call(oidc_event("POST", "/oidc/credentials", token=forged, body={"role": "deployer", "dry_run": True}))
     assert status == 401
+
+
+@pytest.mark.parametrize("name", ["exp", "nbf", "iat"])
+@pytest.mark.parametrize("value", ["digits", True, [0]])
+def test_time_claims_must_be_json_numbers(
+    sts: CountingSts, github: LocalOidcIssuer, caplog: pytest.LogCaptureFixture, name: str, value: object
+) -> None:
+    # RFC 7519 NumericDate: a string such as "99999999999" (which PyJWT's int() reads) or true
+    # is refused, as STS and strict verifiers refuse it, even when the issuer signed it.
+    import time
+
+    now = int(time.time())
+    claims = github.github_claims(repository="acme/app")
+    claims[name] = str(now + 3600 if name == "exp" else now) if value == "digits" else value
+    status, body = call(oidc_event("POST", "/oidc/credentials", token=github.mint(claims), body={"role": "deployer"}))
+    assert (status, body["Error"]) == (401, {"Code": "Unauthenticated", "Message": ONE_MESSAGE})
+    assert sts.calls == 0
+    assert audit_lines(caplog)[-1]["outcome"] == "denied"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from credvend_policy import PolicyError, parse_policy
 from credvend_policy.claims import claim_matches, claims_match
@@ -138,6 +140,26 @@ def test_a_caller_without_any_identity_and_duplicate_matchers() -> None:
 )
 def test_glob_semantics(pattern: str, value: str, expected: bool) -> None:
     assert claim_matches(pattern, value) is expected
+
+
+def test_a_many_star_pattern_matches_in_bounded_steps_not_by_backtracking() -> None:
+    # Claim values are often the caller's to choose (a GitHub branch name, a workflow path).
+    # The regex this replaced took seconds for 400 characters here, and hours for this one.
+    value = "repo:" + "/:" * 5000
+    assert claim_matches("*:*:*:*:*x", value) is False
+    assert claim_matches("*:*:*:*:*:", value) is True
+
+
+@settings(max_examples=500)
+@given(
+    pattern=st.text(alphabet="ab*?", max_size=8),
+    value=st.text(alphabet="ab\n", max_size=10),
+)
+def test_the_matcher_agrees_with_a_full_match_regular_expression(pattern: str, value: str) -> None:
+    import re
+
+    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
+    assert claim_matches(pattern, value) is (re.fullmatch(regex, value, re.DOTALL) is not None)
 
 
 def test_only_string_claims_match_and_missing_claims_never_do() -> None:

@@ -15,15 +15,17 @@ Only URLs from the policy file are ever fetched (issuer URL, configured or disco
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from credvend_policy import IssuerSpec
-from credvend_policy.claims import url_problem
+from credvend_policy.claims import is_loopback_host, url_problem
 
 REFETCH_INTERVAL_SECONDS = 30.0
 FETCH_TIMEOUT_SECONDS = 2.0
@@ -31,6 +33,8 @@ MAX_DOCUMENT_BYTES = 256 * 1024
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 
 Fetch = Callable[[str, float], bytes]
+# RFC 7518 §6.2.2, §6.3.2, §6.4: members only a private (or symmetric) JWK has.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 class JwksUnavailable(Exception):
@@ -60,7 +64,9 @@ def http_fetch(url: str, timeout: float) -> bytes:
             body: bytes = response.read(MAX_DOCUMENT_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise JwksUnavailable(f"http_{exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError):
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException):
+        # HTTPException: an answer that is not HTTP (bad status line, broken chunking), which
+        # urllib does not wrap in URLError.
         raise JwksUnavailable("unreachable") from None
     if len(body) > MAX_DOCUMENT_BYTES:
         raise JwksUnavailable("too_large")
@@ -70,7 +76,7 @@ def http_fetch(url: str, timeout: float) -> bytes:
 def _json_object(body: bytes, what: str) -> dict[str, Any]:
     try:
         document = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep for the decoder
         raise JwksUnavailable(f"{what}_not_json") from None
     if not isinstance(document, dict):
         raise JwksUnavailable(f"{what}_not_object")
@@ -127,6 +133,8 @@ class IssuerKeys:
         for jwk in raw_keys:
             if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig" or not isinstance(jwk.get("kty"), str):
                 continue  # encryption keys and junk are not signing keys
+            if not _PRIVATE_MEMBERS.isdisjoint(jwk):
+                continue  # a published private key (or HMAC secret) lets anyone sign: trust nothing it signs
             kid = jwk.get("kid")
             if kid is not None and not isinstance(kid, str):
                 continue
@@ -146,4 +154,13 @@ class IssuerKeys:
         jwks_uri = document.get("jwks_uri")
         if not isinstance(jwks_uri, str) or url_problem(jwks_uri) is not None:
             raise JwksUnavailable("discovery_bad_jwks_uri")
+        # Loopback is for local testing: a document from a remote issuer must not send the
+        # function to its own loopback services (the Lambda runtime API listens there).
+        if _is_loopback_url(jwks_uri) and not _is_loopback_url(self._spec.url):
+            raise JwksUnavailable("discovery_bad_jwks_uri")
         return jwks_uri
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = urlsplit(url).hostname  # a URL that passed url_problem
+    return host is not None and is_loopback_host(host)

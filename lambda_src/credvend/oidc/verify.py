@@ -165,6 +165,12 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             reason = next((reason for kind, reason in _REASONS if isinstance(exc, kind)), "invalid")
             raise rejected(reason) from None
+        # RFC 7519 §2: exp, nbf and iat are NumericDates (JSON numbers). PyJWT reads them with
+        # int(), which also takes "99999999999" or true; STS and strict verifiers refuse those.
+        for time_claim in ("exp", "nbf", "iat"):
+            value = claims.get(time_claim)
+            if time_claim in claims and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise rejected("invalid_time_claim")
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject or len(subject) > MAX_SUBJECT_CHARS:
             raise rejected("invalid_subject")
