@@ -286,6 +286,7 @@ def consistency_problems(policy: Policy) -> list[tuple[str, str]]:
             same = "same" if source_identity_for(other) == identity else "a case-insensitively equal"
             problems.append((f"callers.{caller}", f"{same} session identity {identity!r} as caller {other!r}"))
     problems.extend(_duplicate_matchers(policy))
+    problems.extend(_duplicate_issuer_urls(policy))
     role_names: dict[str, str] = {}
     for alias, role in policy.roles.items():
         if role.external_id is not None and policy.issuance_of(alias) == WEB_IDENTITY:
@@ -312,6 +313,18 @@ def _matcher_problems(policy: Policy, caller: str, spec: CallerSpec) -> list[tup
             problems.append(
                 (f"callers.{caller}.oidc.{index}.issuer", f"unknown issuer {matcher.issuer!r} (issuers: {known})")
             )
+    return problems
+
+
+def _duplicate_issuer_urls(policy: Policy) -> list[tuple[str, str]]:
+    """A token names its issuer by ``iss`` alone: two issuers with one URL would leave the
+    matchers of one of them unreachable."""
+    first_with: dict[str, str] = {}
+    problems: list[tuple[str, str]] = []
+    for name, issuer in policy.issuers.items():
+        first = first_with.setdefault(issuer.url, name)
+        if first != name:
+            problems.append((f"issuers.{name}.url", f"the same URL as issuers.{first}: a token's iss names one issuer"))
     return problems
 
 

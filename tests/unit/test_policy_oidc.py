@@ -121,6 +121,15 @@ def test_a_caller_without_any_identity_and_duplicate_matchers() -> None:
     assert any(p == "callers.copy.oidc.0" and "callers.deploy.oidc.0" in m for p, m in _problems(twice))
 
 
+def test_two_issuers_with_one_url_are_a_policy_error() -> None:
+    again = "  github-again:\n    url: https://token.actions.githubusercontent.com\n    audiences: [x]\n"
+    twin = BASE.replace("callers:", again + "callers:")
+    assert (
+        "issuers.github-again.url",
+        "the same URL as issuers.github: a token's iss names one issuer",
+    ) in _problems(twin)
+
+
 @pytest.mark.parametrize(
     ("pattern", "value", "expected"),
     [
