@@ -100,9 +100,9 @@ def invoke_policy(
     (or organization) on the IAM routes, denies everyone else there, and lets anyone call
     the public routes. Its size does not grow with the number of callers.
 
-    A caller in another account needs this (and execute-api:Invoke in its own account);
-    a caller in this account then needs nothing more. Account roots as principals also
-    mean a caller role that does not exist yet cannot make the deployment fail.
+    Account roots as principals delegate to each account's IAM policies: every caller also
+    needs execute-api:Invoke in its own identity policy (docs/deploy.md). They also mean a
+    caller role that does not exist yet cannot make the deployment fail.
     """
     return api_resource_policy(
         caller_principal_arns, iam_routes=iam_routes, public_routes=public_routes, organization_id=organization_id
