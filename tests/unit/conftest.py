@@ -157,6 +157,16 @@ def rest_event(
     }
 
 
+def post(body: Any, **kwargs: Any) -> dict[str, Any]:
+    """``POST /credentials`` with ``body`` (see ``rest_event`` for the rest)."""
+    return rest_event("POST", "/credentials", body=body, **kwargs)
+
+
+def get(role: str, query: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
+    """``GET /credentials/{role}`` with ``query``."""
+    return rest_event("GET", f"/credentials/{role}", query=query, **kwargs)
+
+
 def assume_role_response(role_arn: str, session_name: str, *, duration: int = 3600) -> dict[str, Any]:
     role_name = role_arn.rsplit("/", 1)[1]
     account = role_arn.split(":")[4]

@@ -21,21 +21,14 @@ from tests.unit.conftest import (
     STRANGER,
     StsStub,
     assume_role_response,
+    get,
     invoke,
-    rest_event,
+    post,
 )
 
 REPORTS = f"arn:aws:iam::{ACCOUNT}:role/ReportsReader"
 LONG = f"arn:aws:iam::{ACCOUNT}:role/LongReader"
 DECISION = "credential vend decision"
-
-
-def post(body: Any, **kwargs: Any) -> dict[str, Any]:
-    return rest_event("POST", "/credentials", body=body, **kwargs)
-
-
-def get(role: str, query: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
-    return rest_event("GET", f"/credentials/{role}", query=query, **kwargs)
 
 
 def stdout_documents(text: str) -> list[dict[str, Any]]:

@@ -29,7 +29,9 @@ from tests.unit.conftest import (
     FakeLambdaContext,
     StsStub,
     assume_role_response,
+    get,
     invoke,
+    post,
     rest_event,
 )
 
@@ -37,14 +39,6 @@ REPORTS = f"arn:aws:iam::{ACCOUNT}:role/ReportsReader"
 LONG = f"arn:aws:iam::{ACCOUNT}:role/LongReader"
 MID = f"arn:aws:iam::{ACCOUNT}:role/MidReader"
 PARTNER = "arn:aws:iam::210987654321:role/PartnerWriter"
-
-
-def post(body: Any, **kwargs: Any) -> dict[str, Any]:
-    return rest_event("POST", "/credentials", body=body, **kwargs)
-
-
-def get(role: str, query: dict[str, str] | None = None, **kwargs: Any) -> dict[str, Any]:
-    return rest_event("GET", f"/credentials/{role}", query=query, **kwargs)
 
 
 def assert_error(result: tuple[int, dict[str, Any], dict[str, Any]], status: int, code: str) -> dict[str, Any]:
