@@ -180,21 +180,16 @@ class Runtime:
             if issuer is None or key_id is None:
                 raise InternalError(reason="web_identity_not_configured")
             with gc_paused(freeze=True):
+                from credvend.adapters.kms import KmsSigningKey
                 from credvend.domain.web_identity import WebIdentityIssuer
 
                 if self._signing_key is None:
-                    from credvend.adapters.kms import KmsSigningKey
-
                     self._signing_key = KmsSigningKey(key_id)
                 if self._sts is None:
                     from credvend.adapters.sts import BotoSts
 
                     self._sts = BotoSts()
-                published: list[SigningKeyPort] = []
-                if self.settings.published_keys:
-                    from credvend.adapters.kms import KmsSigningKey
-
-                    published = [KmsSigningKey(key) for key in self.settings.published_keys]
+                published: list[SigningKeyPort] = [KmsSigningKey(key) for key in self.settings.published_keys]
             self._web_identity = WebIdentityIssuer(
                 issuer=issuer, key=self._signing_key, sts=self._sts, published=published
             )
